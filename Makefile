@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is for maintainers.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+MODEL := classifier/models/default.skops
+
+.PHONY: run test model evaluate bench lint peer clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	@printf '%s\n' \
+	  '{"text": "Thanks for covering the council meeting, very informative."}' \
+	  '{"text": "You are a complete 1d10t and everyone here knows it."}' \
+	  '{"text": "Make $$5000 a week from home!!! Visit http://bit.ly/cash-now and subscribe"}' \
+	  | $(BIN)/python -m classifier score
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+# Reproduces the shipped model (fixed seeds: the same data gives the same version).
+model: $(BIN)/.installed
+	$(BIN)/python -m classifier train --data $(DATA) --out $(MODEL)
+
+# The full evaluation: held-out split, leave-one-source-out, baseline, peer, robustness, curves.
+evaluate: $(BIN)/.installed peer
+	mkdir -p reports
+	$(BIN)/python -m classifier evaluate --model $(MODEL) --data $(DATA) --out reports/evaluation > reports/evaluation.json
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m classifier bench --data $(DATA)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The peer model pins its own scikit-learn, so it lives in a virtualenv of its own.
+peer: .venv-peer/bin/.installed
+.venv-peer/bin/.installed: bench/peer-requirements.txt
+	$(PYTHON) -m venv .venv-peer && .venv-peer/bin/pip install -q -r bench/peer-requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .venv-peer reports .pytest_cache
