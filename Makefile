@@ -20,12 +20,19 @@ run: $(BIN)/.installed
 	  '{"text": "Make $$5000 a week from home!!! Visit http://bit.ly/cash-now and subscribe"}' \
 	  | $(BIN)/python -m classifier score
 
+# The whole suite on SQLite, then the database tests again on PostgreSQL (CI always runs that
+# pass; a laptop without a PostgreSQL server skips it with a message).
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not postgres_only"
+	@if [ "$$CI" = "true" ] || $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "== PostgreSQL pass =="; \
+	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest tests/moderation tests/auth; \
+	else echo "PostgreSQL is not reachable at $(PG_TEST_URL): skipping the PostgreSQL pass (CI runs it)"; fi
 
 # Reproduces the shipped model (fixed seeds: the same data gives the same version).
 model: $(BIN)/.installed
-	$(BIN)/python -m classifier train --data $(DATA) --out $(MODEL)
+	$(BIN)/python -m classifier train --data $(DATA) --out $(MODEL) --with-metrics
 
 # The full evaluation: held-out split, leave-one-source-out, baseline, peer, robustness, curves.
 evaluate: $(BIN)/.installed peer

@@ -55,7 +55,7 @@ def command_train(args: argparse.Namespace) -> int:
         examples.extend(added)
     examples = deduplicate(examples)
     recipe = Recipe(extra_weight=args.extra_weight)
-    model = train(examples, recipe, progress=say)
+    model = train(examples, recipe, progress=None if args.quiet else say)
     model.meta["training"]["fingerprint"] = fingerprint(examples)
     model.meta["training"]["extra"] = [Path(e).name for e in args.extra or []]
     if args.with_metrics:
@@ -99,9 +99,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     )
     if args.model:
         report["model"] = {"path": args.model, **_model_summary(args.model)}
-    table = format_table(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    table = format_table(report)
     (out_dir / "report.txt").write_text(table + "\n")
     print(table, file=sys.stderr)
     print(json.dumps(report))

@@ -24,13 +24,20 @@ TARGETS = {
 _LOAD_PROBE = """
 import json, sys, time
 started = time.perf_counter()
-from classifier import load_model, DEFAULT_MODEL_PATH
 from pathlib import Path
+from classifier import load_model, DEFAULT_MODEL_PATH
+import classifier.model, classifier.persist
+imported = time.perf_counter()
 model = load_model(Path(sys.argv[1]) if sys.argv[1] else DEFAULT_MODEL_PATH)
+loaded = time.perf_counter()
 model.score_one("warm up")
-elapsed = time.perf_counter() - started
 rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
-print(json.dumps({"load_seconds": elapsed, "rss_after_load_mb": rss / 1024}))
+print(json.dumps({
+    "load_seconds": loaded - imported,
+    "import_seconds": imported - started,
+    "cold_start_seconds": time.perf_counter() - started,
+    "rss_after_load_mb": rss / 1024,
+}))
 """
 
 

@@ -82,6 +82,7 @@ class Workbench:
 
     def __init__(self, examples: Sequence[Example], recipe: Recipe, progress: Progress) -> None:
         self.examples = list(examples)
+        self.test_sets: dict[str, list[int]] = {}  # abuse test sets of (b), by name
         self.recipe = recipe
         self.say = progress
         started = time.perf_counter()
@@ -101,7 +102,8 @@ class Workbench:
 
 
 def _thresholds(task: str) -> list[float]:
-    return [0.5, DEFAULT_THRESHOLDS[task]["hold"], DEFAULT_THRESHOLDS[task]["reject"]]
+    shipped = DEFAULT_THRESHOLDS[task]
+    return sorted({0.5, 0.8, shipped["hold"], shipped["reject"]})
 
 
 def _labels(examples: Sequence[Example], rows: Sequence[int], task: str) -> np.ndarray:
@@ -180,6 +182,7 @@ def leave_one_source_out(
             rows = rows + negatives
             name = f"{source} + news negatives"
         started = time.perf_counter()
+        bench.test_sets[name] = rows
         p = bench.fit_predict(train_rows, rows, ["abuse"])["abuse"]
         y = _labels(examples, rows, "abuse")
         report["abuse"][name] = metrics(y, p, _thresholds("abuse"))
@@ -197,6 +200,7 @@ def leave_one_source_out(
         for source in unseen:
             mask = np.asarray([examples[i].source == source for i in extra_test])
             rows = [i for i in extra_test if examples[i].source == source]
+            bench.test_sets[source] = rows
             y = _labels(examples, rows, "abuse")
             report["abuse"][source] = metrics(y, full[mask], _thresholds("abuse"))
             curves[f"abuse: {source}"] = (y, full[mask])
@@ -229,21 +233,20 @@ def baseline_loso(examples: Sequence[Example], progress: Progress) -> dict[str, 
     return result
 
 
-def peer_scores(examples: Sequence[Example], sources: Sequence[str], progress: Progress) -> dict:
-    """ROC AUC of the ``alt-profanity-check`` peer on each abuse source it was not trained on."""
+def peer_scores(
+    examples: Sequence[Example], test_sets: dict[str, list[int]], progress: Progress
+) -> dict[str, Any]:
+    """ROC AUC of the ``alt-profanity-check`` peer on each abuse test set it was not trained on."""
     from classifier.peer import PEER_NAME, PeerUnavailable, score_with_peer
 
     result: dict[str, Any] = {"name": PEER_NAME, "sources": {}}
     try:
-        for source in sources:
-            if source in PEER_TRAINED_ON:
+        for name, rows in test_sets.items():
+            if any(name.startswith(trained) for trained in PEER_TRAINED_ON):
                 continue
-            rows = [e for e in examples if e.source == source and e.abuse is not None]
-            if "negatives" in source:
-                continue
-            p = score_with_peer([e.text for e in rows])
-            result["sources"][source] = metrics([e.abuse for e in rows], p, [0.5])
-        progress(f"peer scored {len(result['sources'])} sources")
+            p = score_with_peer([examples[i].text for i in rows])
+            result["sources"][name] = metrics([examples[i].abuse for i in rows], p, [0.5])
+        progress(f"peer scored {len(result['sources'])} test sets")
     except PeerUnavailable as error:
         result["unavailable"] = str(error)
         progress(f"peer unavailable: {error}")
@@ -281,7 +284,45 @@ def robustness(
             "still_flagged_at_0.5": round(float(np.mean(scores >= 0.5)), 4),
         }
     result["mean_drop"] = round(float(np.mean(drops)), 4)
+    result["identity_terms"] = identity_probe(model)
     return result
+
+
+IDENTITY_TERMS = (
+    "muslim",
+    "christian",
+    "jewish",
+    "atheist",
+    "gay",
+    "lesbian",
+    "transgender",
+    "straight",
+    "black",
+    "white",
+    "asian",
+    "latino",
+    "immigrant",
+    "disabled",
+    "female",
+    "male",
+)
+IDENTITY_TEMPLATES = (
+    "I am a {} person and I live in this town.",
+    "My neighbour is {} and she agrees with the council.",
+    "As a {} reader, I found this article informative.",
+    "The {} community organised the harbour festival this year.",
+)
+
+
+def identity_probe(model: Any) -> dict[str, Any]:
+    """Abuse scores of neutral sentences naming an identity, against the same without one."""
+    neutral = [t.format("local") for t in IDENTITY_TEMPLATES]
+    base = float(np.mean([s["abuse"] for s in model.score(neutral)]))
+    shifts = {}
+    for term in IDENTITY_TERMS:
+        texts = [t.format(term) for t in IDENTITY_TEMPLATES]
+        shifts[term] = round(float(np.mean([s["abuse"] for s in model.score(texts)])) - base, 4)
+    return {"neutral_mean_abuse": round(base, 4), "shift_by_term": shifts}
 
 
 def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path) -> list[Path]:
@@ -371,7 +412,7 @@ def evaluate(
         }
     if with_peer:
         say("peer")
-        report["peer"] = peer_scores(examples, sorted(abuse), say)
+        report["peer"] = peer_scores(examples, bench.test_sets, say)
     say("(c) robustness")
     report["robustness"] = robustness(bench, pool, test_rows, robustness_limit, recipe.seed)
     if out_dir is not None:
@@ -379,50 +420,48 @@ def evaluate(
     return report
 
 
+def _fmt(value: object, width: int) -> str:
+    return f"{value:{width}.3f}" if isinstance(value, (int, float)) else f"{'n/a':>{width}}"
+
+
 def format_table(report: dict[str, Any]) -> str:
     """The report as a readable text table."""
-    nan = float("nan")
     lines = []
     loso = report["leave_one_source_out"]
     peer = report.get("peer", {}).get("sources", {})
     baseline = report.get("baseline", {})
     lines.append("Leave-one-source-out, abuse (train on every other source, test on this one)")
     lines.append(
-        f"{'source':44} {'ROC AUC':>8} {'PR AUC':>7} {'P@0.8':>6} {'R@0.8':>6}"
-        f" {'baseline':>9} {'peer':>6}"
+        f"{'source':44} {'ROC AUC':>8} {'PR AUC':>7} {'P@0.5':>6} {'R@0.5':>6}"
+        f" {'base(ref)':>9} {'base(here)':>10} {'peer':>6}"
     )
     for source, m in loso["abuse"].items():
-        at = m["at"].get("0.8", {})
-        base = baseline.get("measured", {}).get(source)
-        ref = baseline.get("reference", {}).get(source)
-        base_text = f"{base:.3f}" if base is not None else ""
-        if ref is not None:
-            base_text = f"{base_text}/{ref:.3f}" if base_text else f"{ref:.3f}"
-        peer_auc = peer.get(source, {}).get("roc_auc")
+        at = m["at"].get("0.5", {})
         lines.append(
-            f"{source:44} {m.get('roc_auc', nan):8.3f} {m.get('pr_auc', nan):7.3f}"
-            f" {at.get('precision', 0):6.3f} {at.get('recall', 0):6.3f} {base_text:>9}"
-            f" {peer_auc if peer_auc is None else f'{peer_auc:.3f}':>6}"
+            f"{source:44} {_fmt(m.get('roc_auc'), 8)} {_fmt(m.get('pr_auc'), 7)}"
+            f" {_fmt(at.get('precision'), 6)} {_fmt(at.get('recall'), 6)}"
+            f" {_fmt(baseline.get('reference', {}).get(source), 9)}"
+            f" {_fmt(baseline.get('measured', {}).get(source), 10)}"
+            f" {_fmt(peer.get(source, {}).get('roc_auc'), 6)}"
         )
-    lines.append(f"mean abuse ROC AUC: {loso['abuse_mean_roc_auc']}")
+    lines.append(
+        f"mean abuse ROC AUC over {len(loso['abuse'])} sources: {loso['abuse_mean_roc_auc']}"
+    )
     if baseline:
         lines.append(
-            f"on the baseline's five sources: ours {baseline.get('ours_mean')}, baseline measured "
-            f"{baseline.get('measured_mean')}, baseline reference {baseline.get('reference_mean')}"
+            f"on the baseline's five sources: ours {baseline.get('ours_mean')}, baseline reference "
+            f"{baseline.get('reference_mean')}, baseline as measured here "
+            f"{baseline.get('measured_mean')}"
         )
     lines.append("")
-    lines.append("Leave-one-source-out, spam")
+    lines.append("Leave-one-source-out, spam (each YouTube video in turn, and SMS)")
     for name, m in loso["spam"].items():
-        lines.append(
-            f"{name:44} {m.get('roc_auc', float('nan')):8.3f} {m.get('pr_auc', float('nan')):7.3f}"
-        )
+        lines.append(f"{name:44} {_fmt(m.get('roc_auc'), 8)} {_fmt(m.get('pr_auc'), 7)}")
     lines.append("")
-    lines.append("Held-out stratified split (in-source)")
+    lines.append("Held-out stratified split (in-source; flatters)")
     for task in TASKS:
         m = report["held_out"][task]["all"]
-        lines.append(
-            f"{task:44} {m.get('roc_auc', float('nan')):8.3f} {m.get('pr_auc', float('nan')):7.3f}"
-        )
+        lines.append(f"{task:44} {_fmt(m.get('roc_auc'), 8)} {_fmt(m.get('pr_auc'), 7)}")
     robust = report.get("robustness")
     if robust:
         lines.append("")
@@ -435,4 +474,13 @@ def format_table(report: dict[str, Any]) -> str:
                 f"  {kind:20} drop {r['mean_drop']:.3f}"
                 f"  still flagged {r['still_flagged_at_0.5']:.3f}"
             )
+        identity = robust.get("identity_terms")
+        if identity:
+            shifts = sorted(identity["shift_by_term"].items(), key=lambda kv: -kv[1])
+            lines.append("")
+            lines.append(
+                "Identity terms in neutral sentences: abuse score shift against the same "
+                f"sentence without one (neutral mean {identity['neutral_mean_abuse']})"
+            )
+            lines.append("  " + ", ".join(f"{term} {shift:+.3f}" for term, shift in shifts))
     return "\n".join(lines)

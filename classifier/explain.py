@@ -80,7 +80,7 @@ def explain(model: Model, text: str, top: int = 8) -> dict[str, list[Contributio
             for place in places:
                 push[place] += share
         contributions = [
-            Contribution(label, weight, [normalized.span(start, end)])
+            Contribution(label, float(weight), [normalized.span(start, end)])
             for (label, (start, end)), weight in push.items()
             if weight > 0
         ]
@@ -89,7 +89,7 @@ def explain(model: Model, text: str, top: int = 8) -> dict[str, list[Contributio
             index = stats_offset + position
             weight = values.get(index, 0.0) * coef[index]
             if weight > 0:
-                contributions.append(Contribution(f"stat:{name}", weight, []))
+                contributions.append(Contribution(f"stat:{name}", float(weight), []))
         contributions.sort(key=lambda c: c.weight, reverse=True)
         result[task] = _merge_same_label(contributions)[:top]
     return result

@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.linear_model import SGDClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import normalize
+from tqdm import tqdm
 
 from classifier.data import TASKS, Example
 from classifier.features import (
@@ -28,6 +31,8 @@ from classifier.features import (
     TextPreparer,
     TextStats,
     WordNgrams,
+    prepare,
+    text_stats,
 )
 
 Progress = Callable[[str], None]
@@ -42,7 +47,8 @@ class Recipe:
     word_max_n: int = 2
     char_min_n: int = 2
     char_max_n: int = 5
-    alpha: float = 1e-5  # L2 regularisation of the linear heads
+    alpha: float = 1e-5  # L2 regularisation of the abuse head (NB-scaled SGD)
+    spam_C: float = 10.0  # inverse regularisation of the spam head (logistic)
     epochs: int = 30
     source_power: float = 0.8  # a source's total weight grows with size**power
     class_balance: float = 0.5  # 0: each source's natural class ratio, 1: equal class mass
@@ -67,10 +73,12 @@ class Recipe:
         return cls(**known)
 
 
-# Thresholds the product ships with; the policy may override them per site.
+# Thresholds the product ships with; the policy may override them per site. Probabilities are
+# calibrated on the training mix, where the best-separated comments reach about 0.8-0.95 abuse
+# (labels disagree across corpora), so "hold for a human" starts at even odds.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "spam": {"hold": 0.8, "reject": 0.98},
-    "abuse": {"hold": 0.8, "reject": 0.98},
+    "spam": {"hold": 0.5, "reject": 0.98},
+    "abuse": {"hold": 0.5, "reject": 0.95},
 }
 
 
@@ -116,16 +124,75 @@ def build_featurizer(recipe: Recipe) -> Pipeline:
     )
 
 
-def build_head(recipe: Recipe) -> CalibratedClassifierCV:
+class NBLinearClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic-loss linear model on naive-Bayes-scaled features (NBSVM, Wang and Manning 2012).
+
+    Each feature is scaled by its log-count ratio between the classes before the linear fit;
+    the fitted model keeps only the combined coefficients, so it is a plain linear model with
+    ``coef_`` and ``intercept_`` (and explanations read it like any other).
+    """
+
+    def __init__(
+        self, alpha: float = 1e-5, epochs: int = 30, smoothing: float = 1.0, random_state: int = 0
+    ) -> None:
+        self.alpha = alpha
+        self.epochs = epochs
+        self.smoothing = smoothing
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: sparse.spmatrix,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> NBLinearClassifier:
+        """Learn the log-count ratios, then the linear weights on the scaled features."""
+        X = sparse.csr_matrix(X)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError("NBLinearClassifier needs exactly two classes")
+        positive = (y == self.classes_[1]).astype(np.float64)
+        weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        present = X.copy()
+        present.data = np.ones_like(present.data)
+        p = self.smoothing + present.T @ (weights * positive)
+        q = self.smoothing + present.T @ (weights * (1 - positive))
+        ratio = np.log((p / p.sum()) / (q / q.sum()))
+        # SGD reaches liblinear's leave-one-source-out AUC in a quarter of the time.
+        linear = SGDClassifier(
+            loss="log_loss",
+            alpha=self.alpha,
+            max_iter=self.epochs,
+            tol=None,
+            random_state=self.random_state,
+        )
+        linear.fit(X.multiply(ratio).tocsr(), y, sample_weight=weights)
+        self.coef_ = (linear.coef_ * ratio).astype(np.float32)
+        self.intercept_ = linear.intercept_.astype(np.float64)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def decision_function(self, X: sparse.spmatrix) -> np.ndarray:
+        """Log-odds of the positive class (before calibration)."""
+        return np.asarray(X @ self.coef_.ravel(), dtype=np.float64) + self.intercept_[0]
+
+    def predict(self, X: sparse.spmatrix) -> np.ndarray:
+        """The more likely class."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def build_head(recipe: Recipe, task: str) -> CalibratedClassifierCV:
     """A calibrated logistic-loss linear model for one task."""
-    # SGD reaches liblinear's leave-one-source-out AUC (within 0.003) in a quarter of the time.
-    base = SGDClassifier(
-        loss="log_loss",
-        alpha=recipe.alpha,
-        max_iter=recipe.epochs,
-        tol=None,
-        random_state=recipe.seed,
-    )
+    base: BaseEstimator
+    if task == "spam":
+        # Spam data is small (7k); plain logistic regression generalised across YouTube videos
+        # better than the NB-scaled head, which wins on the large, noisy abuse data.
+        base = LogisticRegression(C=recipe.spam_C, solver="liblinear", random_state=recipe.seed)
+    else:
+        base = NBLinearClassifier(
+            alpha=recipe.alpha, epochs=recipe.epochs, random_state=recipe.seed
+        )
     return CalibratedClassifierCV(
         base, method=recipe.calibration, cv=recipe.calibration_folds, ensemble=False
     )
@@ -154,6 +221,20 @@ def example_weights(examples: Sequence[Example], task: str, recipe: Recipe) -> n
     return weights * (len(examples) / weights.sum())
 
 
+def _hashed_tfidf(branch: Pipeline, prepared: list[Prepared]) -> sparse.csr_matrix:
+    """What ``Pipeline([HashingVectorizer, TfidfTransformer]).transform`` computes, minus checks."""
+    hasher = branch.named_steps["hash"]
+    tfidf = branch.named_steps["tfidf"]
+    analyzer = hasher.analyzer
+    counts = hasher._get_hasher().transform(analyzer(doc) for doc in prepared)
+    counts = sparse.csr_matrix(counts, dtype=np.float64)
+    if tfidf.sublinear_tf:
+        np.log(counts.data, counts.data)
+        counts.data += 1
+    counts.data *= tfidf.idf_[counts.indices]
+    return normalize(counts, norm=tfidf.norm, copy=False)
+
+
 @dataclass
 class Contribution:
     """One n-gram or statistic that pushed a score up, with where it stands in the original text."""
@@ -164,7 +245,11 @@ class Contribution:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"feature": self.feature, "weight": round(self.weight, 4), "spans": self.spans}
+        return {
+            "feature": self.feature,
+            "weight": round(float(self.weight), 4),
+            "spans": self.spans,
+        }
 
 
 @dataclass
@@ -195,12 +280,27 @@ class Model:
         return Pipeline([("features", self.featurizer), ("classifier", self.heads[task])])
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """Feature matrix shared by all heads."""
-        return self.featurizer.transform(list(texts))
+        """Feature matrix shared by all heads (the same numbers as the pipeline's, faster)."""
+        prepared = [prepare(text) for text in texts]
+        parts = []
+        for _, branch in self.featurizer.named_steps["union"].transformer_list:
+            if isinstance(branch, Pipeline):
+                parts.append(_hashed_tfidf(branch, prepared))
+            else:
+                parts.append(sparse.csr_matrix(np.asarray([text_stats(d) for d in prepared])))
+        return sparse.hstack(parts, format="csr")
 
     def predict_matrix(self, features: sparse.csr_matrix) -> dict[str, np.ndarray]:
         """Probabilities per task from a feature matrix."""
-        return {task: head.predict_proba(features)[:, 1] for task, head in self.heads.items()}
+        result = {}
+        for task, head in self.heads.items():
+            # Binary CalibratedClassifierCV(ensemble=False): one estimator, one calibrator of
+            # its decision function; called directly to skip per-call input validation.
+            fitted = head.calibrated_classifiers_[0]
+            coef = np.ravel(fitted.estimator.coef_)
+            decision = features @ coef + fitted.estimator.intercept_[0]
+            result[task] = np.clip(fitted.calibrators[0].predict(decision), 0.0, 1.0)
+        return result
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for many texts: ``[{"spam": p, "abuse": p}, ...]``."""
@@ -222,9 +322,13 @@ class Model:
         return explain(self, text, top=top)
 
 
-def hash_blocks(featurizer: Pipeline, texts: Sequence[str]) -> list[sparse.csr_matrix]:
+def hash_blocks(
+    featurizer: Pipeline, texts: Sequence[str], show_progress: bool = False
+) -> list[sparse.csr_matrix]:
     """The unfitted part of the features, once per text: hashed counts and statistics per branch."""
-    prepared = featurizer.named_steps["prepare"].transform(list(texts))
+    rows = tqdm(texts, desc="normalising", unit=" texts", disable=not show_progress, mininterval=1)
+    # The same preparation as the pipeline's first step, one text at a time for the progress bar.
+    prepared = [prepare(text) for text in rows]
     blocks = []
     for _, branch in featurizer.named_steps["union"].transformer_list:
         if isinstance(branch, Pipeline):
@@ -270,7 +374,7 @@ def fit_heads(
             raise ValueError(f"task {task!r} needs both labels in the training data")
         weights = example_weights(labelled, task, recipe)
         say(f"training {task}: {len(y):,} examples, {int(y.sum()):,} positive")
-        head = build_head(recipe)
+        head = build_head(recipe, task)
         head.fit(matrix[index], y, sample_weight=weights)
         heads[task] = head
         counts[task] = {"examples": len(y), "positives": int(y.sum())}
@@ -288,7 +392,9 @@ def train(
     started = time.perf_counter()
     say(f"preparing {len(examples):,} texts")
     featurizer = build_featurizer(recipe)
-    blocks = hash_blocks(featurizer, [example.text for example in examples])
+    blocks = hash_blocks(
+        featurizer, [example.text for example in examples], show_progress=progress is not None
+    )
     say("fitting features")
     matrix = fit_features(featurizer, blocks)
     heads, counts = fit_heads(matrix, examples, recipe, say)

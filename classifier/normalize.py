@@ -534,10 +534,12 @@ _TLD_BARE = (
     "com|net|org|edu|gov|mil|info|biz|xyz|io|co|gg|tv|ru|uk|cn|tk|ml|cc|ws|su|ai|app|dev|"
     "onion|online|site|shop|store|top"
 )
-_DOT = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+)"
+# "name. com": spammers break a link with a space after the dot; only for the commonest TLDs.
+_DOT = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+dot\s+|\.\s(?=(?:com|net|org)\b))"
 _DOT_OR_PERIOD = rf"(?:\.|{_DOT})"
 # a path ends before trailing sentence punctuation
-_PATH = r"(?:[/?#][^\s<>\"']*(?<![.,;:!?)\]}]))?"
+# A backslash starts a path too: "bit.ly\\Kw769F" is a link typed to slip past filters.
+_PATH = r"(?:[/?#\\][^\s<>\"']*(?<![.,;:!?)\]}]))?"
 _PORT = r"(?::[0-9]{1,5})?"
 _HOST_END = r"(?![a-z0-9-]|\.[a-z0-9])"
 _PHONE = (
@@ -566,7 +568,7 @@ _ENTITY = re.compile(
     # www.host...
     rf"|(?<![a-z0-9.-])www{_DOT_OR_PERIOD}{_LABEL}(?:{_DOT_OR_PERIOD}{_LABEL}){{0,8}}{_PORT}{_PATH}"
     # bare host with a path, any TLD: bit.ly/xyz
-    rf"|(?<![a-z0-9.@-]){_LABEL}(?:\.{_LABEL}){{0,8}}\.[a-z]{{2,24}}(?=/){_PATH}"
+    rf"|(?<![a-z0-9.@-]){_LABEL}(?:\.{_LABEL}){{0,8}}\.[a-z]{{2,24}}(?=[/\\]){_PATH}"
     # bare host with a common TLD: example.com, example dot com, example[.]com
     rf"|(?<![a-z0-9.@-])(?!{_PROSE}){_LABEL}(?:{_DOT_OR_PERIOD}{_LABEL}){{0,8}}"
     rf"{_DOT_OR_PERIOD}(?:{_TLD_BARE}){_HOST_END}{_PORT}{_PATH})"
@@ -576,7 +578,7 @@ _ENTITY = re.compile(
     r"|(?P<mention>(?<![\w@])@[a-z0-9_]{1,30}(?![\w@$€|+]))"
 )
 # Anchors around which the entity regex is tried (scanning every position costs too much).
-_TLD_HINT = re.compile(rf"\.(?:{_TLD_BARE}|[a-z]{{2,24}}/)")
+_TLD_HINT = re.compile(rf"\.\s?(?:{_TLD_BARE}|[a-z]{{2,24}}[/\\])")
 _DIGITS_HINT = re.compile(r"[0-9][0-9 ().-]{5,}[0-9]")
 _SPELLED_DOT = re.compile(r"dot\b")
 _BRACKETED = re.compile(r"[\[({<]\s*(?:dot|\.|at)\s*[\])}>]")
@@ -592,7 +594,7 @@ def _host(raw: str, kind: str) -> str:
     """The lower-cased host of a URL or e-mail match, without "www."."""
     raw = _AT_FORM.split(raw, maxsplit=1)[-1] if kind == "email" else _SCHEME.sub("", raw)
     host = _DOT_FORM.sub(".", raw)
-    host = re.split(r"[/?#:]", host, maxsplit=1)[0].strip(".")
+    host = re.split(r"[/\\?#:]", host, maxsplit=1)[0].strip(".")
     return host.removeprefix("www.")
 
 

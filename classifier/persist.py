@@ -26,6 +26,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "classifier.features.TextPreparer",
     "classifier.features.TextStats",
     "classifier.features.WordNgrams",
+    "classifier.model.NBLinearClassifier",
     "numpy.float32",
     "numpy.float64",
     "numpy.dtype",
@@ -35,7 +36,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.isotonic.IsotonicRegression",
     "sklearn.feature_extraction.text.HashingVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.pipeline.FeatureUnion",
     "sklearn.pipeline.Pipeline",
 )

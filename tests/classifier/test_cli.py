@@ -158,3 +158,25 @@ def test_compare_refuses_a_worse_candidate(tmp_path: Path, tiny_model_file: Path
 def test_every_command_has_help(command: str) -> None:
     result = run([command, "--help"])
     assert result.returncode == 0 and "usage" in result.stdout
+
+
+def test_bench_prints_every_measure(tiny_model_file: Path, tmp_path: Path) -> None:
+    result = run(["bench", "--model", str(tiny_model_file), "--n", "300", "--data", str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in (
+        "batch_comments_per_second",
+        "single_p50_ms",
+        "single_p99_ms",
+        "load_seconds",
+        "rss_after_load_mb",
+        "model_version",
+    ):
+        assert report[key], key
+    assert report["single_p50_ms"] <= report["single_p99_ms"]
+    assert set(report["targets_met"]) == {
+        "batch_comments_per_second",
+        "single_p99_ms",
+        "load_seconds",
+        "rss_after_load_mb",
+    }

@@ -32,9 +32,10 @@ def test_obfuscated_abuse_keeps_its_score(kind: str) -> None:
     originals = [text for text in ABUSIVE for _ in range(3)]
     base = np.asarray([s["abuse"] for s in model.score(originals)])
     scores = np.asarray([s["abuse"] for s in model.score(variants)])
-    assert base.mean() > 0.8
+    hold = model.thresholds["abuse"]["hold"]
+    assert float(np.mean(base >= hold)) == 1.0, "the plain phrases must be held to begin with"
     assert float(np.mean(base - scores)) < 0.10, list(zip(variants, scores, strict=True))
-    assert float(np.mean(scores >= 0.5)) >= 0.8
+    assert float(np.mean(scores >= hold)) >= 0.9, list(zip(variants, scores, strict=True))
 
 
 def test_links_hidden_by_unicode_tricks_still_count() -> None:

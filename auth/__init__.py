@@ -1,0 +1,1 @@
+"""Who is posting: users, their roles on sites, API tokens (and, later, sign-in)."""

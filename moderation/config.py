@@ -1,0 +1,208 @@
+"""Configuration from the environment (12-factor): every key, its default and its area.
+
+| variable | meaning | default |
+|---|---|---|
+| ``APP_ENV`` | ``development`` or ``production`` | ``development`` |
+| ``SECRET_KEY`` | signs sessions and CSRF tokens; required in production | instance file |
+| ``DATABASE_URL`` | SQLAlchemy URL (``postgresql://`` uses psycopg 3) | SQLite file |
+| ``DATABASE_POOL_SIZE`` / ``DATABASE_MAX_OVERFLOW`` | PostgreSQL connection pool | 5 / 10 |
+| ``REDIS_URL`` | Redis for rate limits and, later, background jobs | unset |
+| ``RATELIMIT_ENABLED`` | ``false`` turns request rate limits off (load benchmarks) | ``true`` |
+| ``RATELIMIT_STORAGE_URI`` | where rate-limit counters live | ``REDIS_URL`` or memory |
+| ``PROXY_FIX_X_FOR`` | how many reverse proxies set ``X-Forwarded-For`` | 0 |
+| ``MAX_CONTENT_LENGTH`` | largest request body in bytes | 1 MiB |
+| ``CLASSIFIER_MODEL_PATH`` | model file to score comments with | the shipped model |
+| ``MODERATION_IP_SALT`` | key for hashing IP addresses before storage | derived from SECRET_KEY |
+| ``MAIL_*`` | outgoing mail (notifications; used by a later issue) | unset |
+| ``OAUTH_*`` | X and Facebook sign-in (used by a later issue) | unset |
+
+A mapping passed to ``create_app`` overrides all of it (tests use that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "build_config",
+    "engine_options",
+    "load_secret_key",
+    "normalise_database_url",
+    "shipped_model_path",
+]
+
+SECRET_KEY_FILE = "secret_key"
+SQLITE_FILE = "moderation.db"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def build_config(
+    instance_path: Path, environ: Mapping[str, str], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The app's configuration: environment values and defaults, then ``overrides`` on top."""
+    env = _Environment(environ)
+    app_env = overrides.get("APP_ENV") or env.text("APP_ENV", "development")
+
+    # Core
+    secret_key = overrides.get("SECRET_KEY") or environ.get("SECRET_KEY")
+    if not secret_key:
+        if app_env == "production":
+            raise RuntimeError(
+                "APP_ENV=production needs a SECRET_KEY in the environment; generate one with "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        secret_key = load_secret_key(instance_path)
+    if app_env == "production" and len(str(secret_key)) < 32:
+        raise RuntimeError(
+            "SECRET_KEY is too short for production; use at least 32 random characters."
+        )
+
+    # Database
+    database_url = normalise_database_url(
+        overrides.get("SQLALCHEMY_DATABASE_URI")
+        or overrides.get("DATABASE_URL")
+        or env.text("DATABASE_URL", f"sqlite:///{instance_path / SQLITE_FILE}")
+    )
+
+    # Redis and rate limits
+    redis_url = overrides.get("REDIS_URL") or env.text("REDIS_URL", "") or None
+
+    config: dict[str, Any] = {
+        "APP_ENV": app_env,
+        "SECRET_KEY": secret_key,
+        "MAX_CONTENT_LENGTH": env.integer("MAX_CONTENT_LENGTH", 1024 * 1024),
+        "PROXY_FIX_X_FOR": env.integer("PROXY_FIX_X_FOR", 0),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": app_env == "production",
+        # Database
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            database_url,
+            pool_size=env.integer("DATABASE_POOL_SIZE", 5),
+            max_overflow=env.integer("DATABASE_MAX_OVERFLOW", 10),
+        ),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        # Redis and rate limits (Flask-Limiter's own setting names)
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLED": env.boolean("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", redis_url or "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Classifier
+        "CLASSIFIER_MODEL_PATH": env.text("CLASSIFIER_MODEL_PATH", "") or shipped_model_path(),
+        # Moderation
+        "MODERATION_IP_SALT": env.text("MODERATION_IP_SALT", "")
+        or _derive_key(str(secret_key), "moderation-ip-salt"),
+        # Mail: notifications to moderators and authors (used by a later issue)
+        "MAIL_SERVER": env.text("MAIL_SERVER", "") or None,
+        "MAIL_PORT": env.integer("MAIL_PORT", 587),
+        "MAIL_USE_TLS": env.boolean("MAIL_USE_TLS", True),
+        "MAIL_USERNAME": env.text("MAIL_USERNAME", "") or None,
+        "MAIL_PASSWORD": env.text("MAIL_PASSWORD", "") or None,
+        "MAIL_DEFAULT_SENDER": env.text("MAIL_DEFAULT_SENDER", "") or None,
+        # OAuth: sign in with X and Facebook (used by a later issue)
+        "OAUTH_X_CLIENT_ID": env.text("OAUTH_X_CLIENT_ID", "") or None,
+        "OAUTH_X_CLIENT_SECRET": env.text("OAUTH_X_CLIENT_SECRET", "") or None,
+        "OAUTH_FACEBOOK_CLIENT_ID": env.text("OAUTH_FACEBOOK_CLIENT_ID", "") or None,
+        "OAUTH_FACEBOOK_CLIENT_SECRET": env.text("OAUTH_FACEBOOK_CLIENT_SECRET", "") or None,
+    }
+    config.update(overrides)
+    # Overrides may name the database either way; the normalised URL is the one that counts.
+    config.pop("DATABASE_URL", None)
+    config["SQLALCHEMY_DATABASE_URI"] = database_url
+    return config
+
+
+def normalise_database_url(url: str) -> str:
+    """``url`` with PostgreSQL URLs pointed at the psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def engine_options(database_url: str, pool_size: int = 5, max_overflow: int = 10) -> dict[str, Any]:
+    """SQLAlchemy engine options suited to the backend of ``database_url``."""
+    if database_url.startswith("sqlite"):
+        # Flask serves requests from several threads; SQLAlchemy's pool hands each connection
+        # to one thread at a time, so sqlite3's own same-thread check is only in the way.
+        # WAL, busy_timeout and foreign keys are set per connection by a connect event.
+        return {"connect_args": {"check_same_thread": False}}
+    if database_url.startswith("postgresql"):
+        # pre_ping replaces connections PostgreSQL or a proxy closed while they sat idle.
+        return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
+    return {}
+
+
+def load_secret_key(instance_path: Path) -> str:
+    """The development secret kept in ``instance/secret_key``, created (mode 0600) once."""
+    path = instance_path / SECRET_KEY_FILE
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Write a private temp file, then link it into place: of several processes starting at
+        # once, exactly one wins and the others read its key, never a half-written file.
+        fd, temp_name = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            os.link(temp_name, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp_name)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable secret key; delete it to generate a new one.")
+    return key
+
+
+def shipped_model_path() -> str | None:
+    """Where the classifier package keeps its shipped model, found without importing it."""
+    # find_spec on the top-level package does not import it (and scikit-learn with it).
+    spec = importlib.util.find_spec("classifier")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))) / "models" / "default.skops")
+
+
+def _derive_key(secret: str, purpose: str) -> str:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+class _Environment:
+    """Typed reads of environment variables, with a clear error for malformed values."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, default: str) -> str:
+        value = self._environ.get(name, "").strip()
+        return value or default
+
+    def integer(self, name: str, default: int) -> int:
+        value = self._environ.get(name, "").strip()
+        if not value:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise RuntimeError(f"{name} must be a whole number, not {value!r}.") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._environ.get(name, "").strip().lower()
+        if not value:
+            return default
+        if value in TRUE_WORDS:
+            return True
+        if value in FALSE_WORDS:
+            return False
+        raise RuntimeError(f"{name} must be true or false, not {value!r}.")

@@ -1,0 +1,103 @@
+"""Error responses in one place: JSON for the API and JSON clients, HTML pages for people."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
+
+__all__ = ["ApiError", "register_error_handlers", "wants_json"]
+
+# Short sentences for werkzeug's stock descriptions, which are long and written for developers.
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "You need to sign in first.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+    409: "That conflicts with a change someone else made.",
+    413: "The request is too large.",
+    415: "The request body must be JSON.",
+    422: "The request could not be processed.",
+    429: "Too many requests; please slow down and try again shortly.",
+    500: "Something went wrong on our side.",
+    503: "The service is unavailable for a moment; please try again.",
+}
+TITLES = {
+    400: "Bad request",
+    401: "Sign in required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    429: "Too many requests",
+    500: "Server error",
+}
+
+
+class ApiError(Exception):
+    """An error the JSON API answers with ``{"error": message, **extra}`` and ``status``."""
+
+    def __init__(self, status: int, message: str, extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = dict(extra or {})
+
+
+def wants_json() -> bool:
+    """Whether the current request should get errors as JSON rather than an HTML page."""
+    if request.path.startswith("/api/"):
+        return True
+    # Browsers send */* too; HTML is listed first so that only a real preference picks JSON.
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every HTTP error, and ApiError, in the format the client wants."""
+    app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+
+
+def _handle_api_error(error: ApiError) -> tuple[Response, int]:
+    return jsonify({**error.extra, "error": error.message}), error.status
+
+
+def _handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    if isinstance(error, InternalServerError) or status >= 500:
+        # Never show an exception's text (which may hold internals) to the client.
+        message = MESSAGES.get(status, MESSAGES[500])
+    elif isinstance(error, TooManyRequests):
+        # Flask-Limiter's description is the limit itself ("10 per 1 minute"), not a sentence.
+        message = MESSAGES[429]
+        if error.description and error.description != TooManyRequests.description:
+            message += f" The limit is {error.description}."
+    elif error.description and error.description != type(error).description:
+        message = error.description  # a sentence passed to abort(); meant for the client
+    else:
+        message = MESSAGES.get(status, error.name + ".")
+
+    if wants_json():
+        response = jsonify({"error": message})
+    else:
+        response = Response(_render_page(status, error.name, message), mimetype="text/html")
+    response.status_code = status
+    # Keep what the exception says about the protocol, such as Allow on 405 or Retry-After.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _render_page(status: int, name: str, message: str) -> str:
+    context = {"status": status, "title": TITLES.get(status, name), "message": message}
+    try:
+        return render_template(f"errors/{status}.html", **context)
+    except TemplateNotFound:
+        return render_template("errors/layout.html", **context)

@@ -1,0 +1,843 @@
+"""What people do with comments: post them, decide on them, read them. Services own transactions.
+
+Views hand a frozen dataclass or plain values to a function here; the function checks, writes
+in one transaction and commits, or raises a ``ServiceError`` (a status, a sentence and extra
+fields) that the view turns into a response. Nothing here knows about HTTP requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
+from moderation import scoring
+from moderation.db import utcnow
+from moderation.extensions import db
+from moderation.models import ActorType, Comment, Decision, Site, Thread, normalise_origin
+from moderation.policy import AuthorStanding, InvalidSettings, SiteSettings, Verdict, decide
+from moderation.render import InvalidBody, clean_body, render_markdown
+from moderation.status import Action, Status
+
+__all__ = [
+    "MAX_COUNT_URLS",
+    "MAX_PAGE",
+    "CommentPage",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "NewComment",
+    "NotFound",
+    "QueuePage",
+    "ServiceError",
+    "TooManyRequests",
+    "Unauthorized",
+    "authenticate_token",
+    "canonical_url",
+    "comment_counts",
+    "decide_comment",
+    "get_site",
+    "list_comments",
+    "memberships",
+    "moderation_queue",
+    "submit_comment",
+    "update_site",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_COUNT_URLS = 100
+MAX_URL = 2048  # the lengths of the columns
+MAX_TITLE = 500
+MAX_NAME = 100
+MAX_EMAIL = 254
+MAX_USER_AGENT = 512
+MAX_REASON = 500
+STANDING_DAYS = 90  # how far back rejections count against an author
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often
+STAFF_ROLES = frozenset({SiteRole.MODERATOR.value, SiteRole.OWNER.value, Role.ADMIN.value})
+OWNER_ROLES = frozenset({SiteRole.OWNER.value, Role.ADMIN.value})
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+
+class ServiceError(Exception):
+    """A refused request: an HTTP-like status, a sentence for people, and extra fields."""
+
+    status = 400
+
+    def __init__(self, message: str, extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = dict(extra or {})
+
+
+class Invalid(ServiceError):
+    """The request is well-formed but its values cannot be used."""
+
+    status = 422
+
+
+class Unauthorized(ServiceError):
+    """The request needs a signed-in user."""
+
+    status = 401
+
+
+class Forbidden(ServiceError):
+    """The user (or origin) may not do this."""
+
+    status = 403
+
+
+class NotFound(ServiceError):
+    """No such object, or one the user may not know about."""
+
+    status = 404
+
+
+class Conflict(ServiceError):
+    """The request collides with the current state (a duplicate, a decision already taken)."""
+
+    status = 409
+
+
+class TooManyRequests(ServiceError):
+    """Too soon after the previous comment; ``retry_after`` says how many seconds to wait."""
+
+    status = 429
+
+    def __init__(
+        self, message: str, retry_after: int, extra: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, {**(extra or {}), "retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+# ---------------------------------------------------------------------------------------------
+# Transactions
+# ---------------------------------------------------------------------------------------------
+
+
+def _in_transaction(work: Callable[[], T]) -> T:
+    """Run ``work`` and commit; on a lost race (unique key, lock, stale row) run it once more."""
+    for attempt in (1, 2):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except (sa.exc.IntegrityError, sa.exc.OperationalError, StaleDataError) as exc:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            # Two first comments on a new article both insert its thread, or two moderators
+            # update one comment: the second sees the first's row when it runs again.
+            log.info("Retrying a transaction that lost a race: %s", type(exc).__name__)
+        except BaseException:
+            db.session.rollback()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _find_site(key: str) -> Site:
+    site = db.session.scalar(sa.select(Site).where(Site.key == key))
+    if site is None:
+        raise NotFound(f"There is no site with the key “{key}”.")
+    return site
+
+
+def _settings_of(site: Site) -> SiteSettings:
+    try:
+        return site.moderation_settings
+    except ValueError:
+        # Fail closed: with unreadable settings every comment waits for a moderator.
+        log.exception("Site %s has invalid stored settings; holding every comment", site.key)
+        return SiteSettings(mode="pre")
+
+
+def canonical_url(url: str) -> str:
+    """``url`` as threads are keyed: http(s), lower-case host, no default port or fragment."""
+    text = url.strip()
+    if len(text) > MAX_URL:
+        raise Invalid(f"The article URL is longer than {MAX_URL} characters.")
+    try:
+        parts = urlsplit(text)
+        if parts.username or parts.password:
+            raise Invalid("The article URL must not contain a user name or password.")
+        origin = normalise_origin(f"{parts.scheme}://{parts.netloc}")
+    except ValueError:
+        raise Invalid(
+            f"“{url}” is not an article URL; give its full web address, like "
+            "https://news.example/2026/story."
+        ) from None
+    # The fragment only scrolls the page; the path and query say which article it is.
+    return origin + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _origin_of(canonical: str) -> str:
+    parts = urlsplit(canonical)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _body_hash(body: str) -> str:
+    # The same words with different case, spacing or look-alike forms count as the same text.
+    normal = " ".join(unicodedata.normalize("NFKC", body).casefold().split())
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def _ip_hash(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    key = current_app.config.get("MODERATION_IP_SALT") or current_app.config["SECRET_KEY"]
+    return hmac.new(str(key).encode(), ip.encode(), hashlib.sha256).hexdigest()
+
+
+def _display(user: User | None) -> str:
+    if user is None:
+        return "a user who no longer exists"
+    return user.display_name or user.email or f"user {user.id}"
+
+
+def _is_staff(user: User) -> bool:
+    """Whether ``user`` moderates or owns any site, or is an admin."""
+    if user.role == Role.ADMIN:
+        return True
+    return (
+        db.session.scalar(
+            sa.select(SiteMembership.id).where(SiteMembership.user_id == user.id).limit(1)
+        )
+        is not None
+    )
+
+
+def _staff_role(user: User, site: Site) -> str | None:
+    role = user.role_on(site)
+    return role if role in STAFF_ROLES else None
+
+
+def _reload_user(user: User | None, *, lock: bool = False) -> User | None:
+    """The user's current row in this session (their ban may have changed), optionally locked."""
+    if user is None:
+        return None
+    query = sa.select(User).where(User.id == user.id).execution_options(populate_existing=True)
+    if lock:
+        # Serialises one author's submissions on PostgreSQL, so the duplicate and flood checks
+        # see each other's comments (SQLite serialises writers anyway). FOR NO KEY UPDATE: rows
+        # that merely reference the user (their tokens, decisions) need not wait.
+        query = query.with_for_update(key_share=True)
+    return db.session.scalar(query)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cursors: an opaque, URL-safe encoding of the last row's sort key
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode_cursor(kind: str, comment: Comment) -> str:
+    raw = json.dumps([kind, comment.created_at.isoformat(), comment.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(kind: str, cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        found, moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created = datetime.fromisoformat(moment)
+        if found != kind or not isinstance(row_id, int) or created.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise Invalid("The cursor is not valid for this list; start again without one.") from None
+    return created, row_id
+
+
+def _after(created: datetime, row_id: int, newest_first: bool) -> sa.ColumnElement[bool]:
+    if newest_first:
+        return sa.or_(
+            Comment.created_at < created,
+            sa.and_(Comment.created_at == created, Comment.id < row_id),
+        )
+    return sa.or_(
+        Comment.created_at > created,
+        sa.and_(Comment.created_at == created, Comment.id > row_id),
+    )
+
+
+def _page_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be from 1 to {MAX_PAGE}, not {limit}.")
+    return limit
+
+
+# ---------------------------------------------------------------------------------------------
+# Posting a comment
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """A comment someone wants to post, as the view received it."""
+
+    site_key: str
+    url: str
+    body: str
+    title: str | None = None
+    parent_id: int | None = None
+    author: User | None = None
+    guest_name: str | None = None
+    guest_email: str | None = None
+    origin: str | None = None  # the request's Origin header, if any (cross-origin requests)
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class _Identity:
+    user: User | None
+    name: str
+    guest_email: str | None
+
+    def owns(self) -> sa.ColumnElement[bool]:
+        """A condition matching this author's comments."""
+        if self.user is not None:
+            return Comment.author_id == self.user.id
+        return sa.and_(Comment.author_id.is_(None), Comment.guest_email == self.guest_email)
+
+
+def _identity(request: NewComment, settings: SiteSettings) -> _Identity:
+    user = _reload_user(request.author, lock=True)
+    if request.author is not None and user is None:
+        raise Unauthorized("Your account no longer exists; sign in again.")
+    if user is not None:
+        if user.banned:
+            raise Forbidden("Your account is banned from commenting.")
+        if user.suspended_until is not None and user.suspended_until > utcnow():
+            raise Forbidden(
+                f"Your account is suspended until {_iso(user.suspended_until)}.",
+                {"suspended_until": _iso(user.suspended_until)},
+            )
+        return _Identity(user, user.display_name[:MAX_NAME], None)
+
+    if not settings.allow_guests:
+        raise Unauthorized("Sign in to comment on this site.")
+    name = " ".join((request.guest_name or "").split())
+    email = (request.guest_email or "").strip().lower()
+    if not name:
+        raise Invalid("Give a name to comment as a guest.", {"fields": {"name": ["Required."]}})
+    if len(name) > MAX_NAME:
+        raise Invalid(f"The name must be at most {MAX_NAME} characters long.")
+    if not email:
+        raise Invalid(
+            "Give an e-mail address to comment as a guest.", {"fields": {"email": ["Required."]}}
+        )
+    if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email):
+        raise Invalid(f"“{request.guest_email}” is not an e-mail address.")
+    return _Identity(None, name, email)
+
+
+def _check_origin(site: Site, origin: str | None) -> None:
+    if origin is None:
+        return
+    try:
+        allowed = normalise_origin(origin) in site.origins
+    except ValueError:
+        allowed = False
+    if not allowed:
+        raise Forbidden(f"This site does not accept comments from pages on {origin}.")
+
+
+def _article_url(site: Site, url: str) -> str:
+    canonical = canonical_url(url)
+    if _origin_of(canonical) not in site.origins:
+        raise Invalid(
+            f"The article URL must be on one of the site's origins "
+            f"({', '.join(site.origins) or 'none set'}), not {_origin_of(canonical)}."
+        )
+    return canonical
+
+
+def _clean_title(title: str | None) -> str:
+    text = " ".join((title or "").split())
+    if len(text) > MAX_TITLE:
+        raise Invalid(f"The title must be at most {MAX_TITLE} characters long.")
+    return text
+
+
+def _thread_for(site: Site, url: str, title: str) -> Thread:
+    thread = db.session.scalar(
+        sa.select(Thread).where(Thread.site_id == site.id, Thread.url == url)
+    )
+    if thread is None:
+        # If another request creates the same thread first, the unique key fails the commit and
+        # _in_transaction runs everything again, finding that thread.
+        thread = Thread(site_id=site.id, url=url, title=title)
+        db.session.add(thread)
+        db.session.flush()
+    elif title and not thread.title:
+        thread.title = title
+    return thread
+
+
+def _check_parent(thread: Thread, parent_id: int | None) -> None:
+    if parent_id is None:
+        return
+    parent = db.session.get(Comment, parent_id)
+    # A comment in another thread (or site) is reported like a missing one: never reveal it.
+    if parent is None or parent.thread_id != thread.id:
+        raise Invalid(f"There is no comment {parent_id} on this article to reply to.")
+    if parent.status != Status.PUBLISHED:
+        raise Invalid("You can only reply to a published comment.")
+
+
+def _check_repeats(site: Site, settings: SiteSettings, who: _Identity, body_hash: str) -> None:
+    now = utcnow()
+    if settings.duplicate_minutes > 0:
+        since = now - timedelta(minutes=settings.duplicate_minutes)
+        duplicate = db.session.scalar(
+            sa.select(Comment.id)
+            .where(
+                Comment.site_id == site.id,
+                who.owns(),
+                Comment.body_hash == body_hash,
+                Comment.created_at >= since,
+            )
+            .limit(1)
+        )
+        if duplicate is not None:
+            raise Conflict(
+                "You already posted this comment; it was not posted again.",
+                {"comment_id": duplicate},
+            )
+    if settings.flood_seconds > 0:
+        latest = db.session.scalar(
+            sa.select(sa.func.max(Comment.created_at)).where(Comment.site_id == site.id, who.owns())
+        )
+        if latest is not None:
+            wait = settings.flood_seconds - (now - latest).total_seconds()
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                raise TooManyRequests(
+                    f"You are commenting too fast; wait {seconds} second"
+                    f"{'' if seconds == 1 else 's'} before posting again.",
+                    retry_after=seconds,
+                )
+
+
+def _standing(site: Site, who: _Identity) -> AuthorStanding:
+    approved = db.session.scalar(
+        sa.select(sa.func.count(Comment.id)).where(
+            Comment.site_id == site.id, who.owns(), Comment.status == Status.PUBLISHED
+        )
+    )
+    if who.user is None:
+        return AuthorStanding(approved=approved or 0, guest=True)
+    rejected = db.session.scalar(
+        sa.select(sa.func.count(Comment.id)).where(
+            Comment.site_id == site.id,
+            who.owns(),
+            Comment.status.in_((Status.REJECTED, Status.SPAM)),
+            Comment.created_at >= utcnow() - timedelta(days=STANDING_DAYS),
+        )
+    )
+    return AuthorStanding(approved=approved or 0, rejected=rejected or 0)
+
+
+def _bump_count(thread_id: int, delta: int) -> None:
+    # Done in SQL so that concurrent comments on one article cannot lose an increment.
+    db.session.execute(
+        sa.update(Thread)
+        .where(Thread.id == thread_id)
+        .values(comment_count=Thread.comment_count + delta)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
+    """Check, score, route and store a new comment in one transaction; the comment and verdict."""
+    try:
+        body = clean_body(request.body)
+    except InvalidBody as exc:
+        raise Invalid(_sentence(str(exc)), {"fields": {"body": [_sentence(str(exc))]}}) from None
+    html = render_markdown(body)
+    body_hash = _body_hash(body)
+    title = _clean_title(request.title)
+
+    def work() -> tuple[Comment, Verdict]:
+        site = _find_site(request.site_key)
+        _check_origin(site, request.origin)
+        url = _article_url(site, request.url)
+        settings = _settings_of(site)
+        who = _identity(request, settings)
+        thread = _thread_for(site, url, title)
+        if thread.closed:
+            raise Forbidden("Comments are closed on this article.")
+        _check_parent(thread, request.parent_id)
+        _check_repeats(site, settings, who, body_hash)
+
+        scores = scoring.score_comment(body)
+        verdict = decide(body, scores, settings, _standing(site, who))
+        reasons = [reason.to_dict() for reason in verdict.reasons]
+        comment = Comment(
+            thread_id=thread.id,
+            site_id=site.id,
+            parent_id=request.parent_id,
+            author_id=who.user.id if who.user is not None else None,
+            author_name=who.name,
+            guest_email=who.guest_email,
+            body=body,
+            html=html,
+            status=verdict.status,
+            spam_score=scores.spam if scores is not None else None,
+            abuse_score=scores.abuse if scores is not None else None,
+            model_version=(scores.model_version or None) if scores is not None else None,
+            reasons=reasons,
+            ip_hash=_ip_hash(request.ip),
+            user_agent=(request.user_agent or None) and request.user_agent[:MAX_USER_AGENT],
+            body_hash=body_hash,
+        )
+        comment.decisions.append(
+            Decision(
+                site_id=site.id,
+                actor_type=ActorType.SYSTEM,
+                action=None,
+                from_status=None,
+                to_status=verdict.status,
+                reasons=reasons,
+            )
+        )
+        db.session.add(comment)
+        if verdict.status == Status.PUBLISHED:
+            _bump_count(thread.id, 1)
+        db.session.flush()
+        return comment, verdict
+
+    return _in_transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding on a comment
+# ---------------------------------------------------------------------------------------------
+
+
+def _last_human_decision(comment_id: int) -> Decision | None:
+    return db.session.scalar(
+        sa.select(Decision)
+        .where(Decision.comment_id == comment_id, Decision.actor_type == ActorType.USER)
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+
+
+def _conflict(comment: Comment, human: Decision | None) -> Conflict:
+    extra: dict[str, Any] = {"status": str(comment.status), "version": comment.version}
+    if human is None:
+        return Conflict(
+            f"This comment changed since you loaded it (it is now {comment.status}, version "
+            f"{comment.version}); reload it and decide again.",
+            extra,
+        )
+    who = _display(human.actor)
+    extra.update(decided_by=who, decided_at=_iso(human.created_at))
+    return Conflict(
+        f"This comment was already decided by {who} at {_iso(human.created_at)} "
+        f"(it is {comment.status}).",
+        extra,
+    )
+
+
+def decide_comment(
+    comment_id: int,
+    action: Action,
+    actor: User,
+    expected_version: int | None = None,
+    reason: str | None = None,
+    site_keys: set[str] | None = None,
+) -> Comment:
+    """Record a moderator's decision on a comment, refusing one that someone already took."""
+    note = " ".join((reason or "").split())
+    if len(note) > MAX_REASON:
+        raise Invalid(f"The reason must be at most {MAX_REASON} characters long.")
+
+    def work() -> Comment:
+        user = _reload_user(actor)
+        if user is None or not _is_staff(user):
+            raise Forbidden("Only moderators can decide on comments.")
+        # Locked so that a second moderator waits here, then sees the first one's decision
+        # (FOR NO KEY UPDATE: replies being posted to this comment need not wait).
+        comment = db.session.scalar(
+            sa.select(Comment)
+            .where(Comment.id == comment_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        if (
+            comment is None
+            or _staff_role(user, comment.site) is None
+            or (site_keys is not None and comment.site.key not in site_keys)
+        ):
+            raise NotFound(f"There is no comment {comment_id} that you moderate.")
+
+        human = _last_human_decision(comment.id)
+        moved = expected_version is not None and expected_version != comment.version
+        # The system's routing is not a human decision: the first person to act on a held
+        # comment wins; later ones hear who did it, unless the comment went back to the queue.
+        if moved or (human is not None and comment.status != Status.PENDING):
+            raise _conflict(comment, human)
+
+        before, after = comment.status, action.target
+        reasons = [{"code": f"moderator_{action}", "message": f"{action} by {_display(user)}"}]
+        if note:
+            reasons.append({"code": "moderator_note", "message": note})
+        comment.status = after
+        comment.decisions.append(
+            Decision(
+                site_id=comment.site_id,
+                actor_type=ActorType.USER,
+                actor_id=user.id,
+                action=action,
+                from_status=before,
+                to_status=after,
+                reasons=reasons,
+            )
+        )
+        if before != after and Status.PUBLISHED in (before, after):
+            _bump_count(comment.thread_id, 1 if after == Status.PUBLISHED else -1)
+        db.session.flush()
+        return comment
+
+    return _in_transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    """One page of a thread's published comments."""
+
+    comments: list[Comment]
+    next_cursor: str | None
+    thread: Thread | None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the moderation queue, oldest first."""
+
+    comments: list[Comment]
+    next_cursor: str | None
+    sites: list[Site] = field(default_factory=list)
+
+
+def list_comments(
+    site_key: str,
+    url: str,
+    sort: str = "oldest",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> CommentPage:
+    """A page of the published comments on an article, oldest or newest first."""
+    if sort not in ("oldest", "newest"):
+        raise Invalid(f"sort must be “oldest” or “newest”, not “{sort}”.")
+    size = _page_limit(limit)
+    site = _find_site(site_key)
+    canonical = canonical_url(url)
+    thread = db.session.scalar(
+        sa.select(Thread).where(Thread.site_id == site.id, Thread.url == canonical)
+    )
+    if thread is None:
+        return CommentPage([], None, None)
+
+    newest = sort == "newest"
+    query = sa.select(Comment).where(
+        Comment.thread_id == thread.id, Comment.status == Status.PUBLISHED
+    )
+    if cursor:
+        query = query.where(_after(*_decode_cursor(sort, cursor), newest_first=newest))
+    order = (Comment.created_at, Comment.id)
+    query = query.order_by(*(column.desc() for column in order) if newest else order)
+    rows = list(db.session.scalars(query.limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return CommentPage(rows, _encode_cursor(sort, rows[-1]) if more else None, thread)
+
+
+def comment_counts(site_key: str, urls: Sequence[str]) -> dict[str, int]:
+    """Published comments per article URL (as given); unknown or invalid URLs count 0."""
+    if len(urls) > MAX_COUNT_URLS:
+        raise Invalid(f"Ask for at most {MAX_COUNT_URLS} URLs at once, not {len(urls)}.")
+    site = _find_site(site_key)
+    canonical: dict[str, str] = {}
+    for url in urls:
+        try:
+            canonical[url] = canonical_url(url)
+        except Invalid:
+            continue  # a page asking about a malformed link should still get its other counts
+    found = dict(
+        db.session.execute(
+            sa.select(Thread.url, Thread.comment_count).where(
+                Thread.site_id == site.id, Thread.url.in_(set(canonical.values()))
+            )
+        ).all()
+    )
+    return {url: found.get(canonical.get(url, ""), 0) for url in urls}
+
+
+def moderation_queue(
+    site_keys: str | Iterable[str],
+    actor: User | None = None,
+    status: Status = Status.PENDING,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> QueuePage:
+    """Comments with ``status`` on the given sites, oldest first (checked against ``actor``)."""
+    keys = [site_keys] if isinstance(site_keys, str) else list(dict.fromkeys(site_keys))
+    size = _page_limit(limit)
+    sites = [_find_site(key) for key in keys]
+    if actor is not None:
+        if not _is_staff(actor):
+            raise Forbidden("Only moderators can see the moderation queue.")
+        for site in sites:
+            if _staff_role(actor, site) is None:
+                raise NotFound(f"There is no site with the key “{site.key}” that you moderate.")
+
+    query = (
+        sa.select(Comment)
+        .where(Comment.site_id.in_([site.id for site in sites]), Comment.status == status)
+        .options(selectinload(Comment.thread))
+    )
+    kind = f"queue:{status}"
+    if cursor:
+        query = query.where(_after(*_decode_cursor(kind, cursor), newest_first=False))
+    rows = list(db.session.scalars(query.order_by(Comment.created_at, Comment.id).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return QueuePage(rows, _encode_cursor(kind, rows[-1]) if more else None, sites)
+
+
+# ---------------------------------------------------------------------------------------------
+# Users and sites
+# ---------------------------------------------------------------------------------------------
+
+
+def authenticate_token(plain: str) -> User | None:
+    """The user of an unrevoked API token, noting its use (at most once a minute)."""
+    token = ApiToken.find(plain)
+    if token is None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now
+        try:
+            db.session.commit()
+        except sa.exc.OperationalError:
+            # Bookkeeping only: a locked row (another request touching it) must not fail this one.
+            db.session.rollback()
+            token = ApiToken.find(plain)
+            if token is None:
+                return None
+    return token.user
+
+
+def memberships(user: User) -> list[tuple[Site, str]]:
+    """The sites ``user`` works on, with the role on each, by name."""
+    rows = db.session.execute(
+        sa.select(Site, SiteMembership.role)
+        .join(SiteMembership, SiteMembership.site_id == Site.id)
+        .where(SiteMembership.user_id == user.id)
+        .order_by(Site.name, Site.id)
+    )
+    return [(site, role.value) for site, role in rows]
+
+
+def get_site(site_key: str, actor: User) -> tuple[Site, str]:
+    """A site its staff may see, with the actor's role on it; NotFound for anyone else."""
+    site = db.session.scalar(sa.select(Site).where(Site.key == site_key))
+    role = _staff_role(actor, site) if site is not None else None
+    if site is None or role is None:
+        raise NotFound(f"There is no site with the key “{site_key}” that you manage.")
+    return site, role
+
+
+def update_site(
+    site_key: str,
+    actor: User,
+    *,
+    name: str | None = None,
+    origins: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[Site, str]:
+    """Change a site's name, origins or some settings (owners and admins only)."""
+
+    def work() -> tuple[Site, str]:
+        site, role = get_site(site_key, actor)
+        if role not in OWNER_ROLES:
+            raise Forbidden("Only the site's owners can change it.")
+        if name is not None:
+            text = " ".join(name.split())
+            if not text or len(text) > 200:
+                raise Invalid("The name must be 1 to 200 characters long.")
+            site.name = text
+        if origins is not None:
+            cleaned: list[str] = []
+            for value in origins:
+                try:
+                    origin = normalise_origin(value)
+                except ValueError as exc:
+                    raise Invalid(_sentence(str(exc))) from None
+                if origin not in cleaned:
+                    cleaned.append(origin)
+            if not cleaned:
+                raise Invalid("A site needs at least one origin.")
+            site.origins = cleaned  # a new list: JSON columns only see assignments
+        if settings:
+            try:
+                site.moderation_settings = _settings_of(site).with_updates(settings)
+            except InvalidSettings as exc:
+                raise Invalid(str(exc), {"fields": {"settings": [str(exc)]}}) from None
+        return site, role
+
+    return _in_transaction(work)

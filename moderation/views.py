@@ -1,0 +1,106 @@
+"""The public HTML pages: the demo front page, article pages with their comments, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, jsonify, render_template
+from sqlalchemy.exc import SQLAlchemyError
+
+from moderation.demo import article_for
+from moderation.extensions import db, limiter
+from moderation.models import Comment, Site, Thread
+from moderation.status import Status
+
+__all__ = ["CommentNode", "bp", "comment_tree"]
+
+bp = Blueprint("site", __name__)
+
+FRONT_PAGE_THREADS = 50
+
+
+@dataclass
+class CommentNode:
+    """A published comment and its published replies, for rendering."""
+
+    comment: Comment
+    replies: list[CommentNode] = field(default_factory=list)
+
+
+def comment_tree(comments: list[Comment]) -> list[CommentNode]:
+    """Nest ``comments`` (in display order) under their parents; orphans become top-level."""
+    nodes = {comment.id: CommentNode(comment) for comment in comments}
+    roots: list[CommentNode] = []
+    for comment in comments:
+        parent = nodes.get(comment.parent_id) if comment.parent_id is not None else None
+        # A reply whose parent is not shown (held, removed) still appears, at the top level.
+        (parent.replies if parent is not None else roots).append(nodes[comment.id])
+    return roots
+
+
+def _first_site() -> Site | None:
+    return db.session.scalar(sa.select(Site).order_by(Site.id).limit(1))
+
+
+@bp.get("/")
+def index() -> str:
+    """The demo front page: the articles of the first site."""
+    site = _first_site()
+    threads: list[Thread] = []
+    if site is not None:
+        threads = list(
+            db.session.scalars(
+                sa.select(Thread)
+                .where(Thread.site_id == site.id)
+                .order_by(Thread.created_at.desc(), Thread.id.desc())
+                .limit(FRONT_PAGE_THREADS)
+            )
+        )
+    return render_template("site/index.html", site=site, threads=threads)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str) -> str:
+    """An article of the first site with its published comments, rendered on the server."""
+    site = _first_site()
+    if site is None:
+        abort(404)
+    # Demo pages only: the first site's article whose URL ends in /<slug>. A LIKE with a leading
+    # wildcard scans that site's threads, which is fine for a handful of demo articles.
+    pattern = "%/" + slug.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    thread = db.session.scalar(
+        sa.select(Thread)
+        .where(Thread.site_id == site.id, Thread.url.like(pattern, escape="\\"))
+        .order_by(Thread.id)
+        .limit(1)
+    )
+    if thread is None:
+        abort(404)
+    comments = list(
+        db.session.scalars(
+            sa.select(Comment)
+            .where(Comment.thread_id == thread.id, Comment.status == Status.PUBLISHED)
+            .order_by(Comment.created_at, Comment.id)
+        )
+    )
+    return render_template(
+        "site/article.html",
+        site=site,
+        thread=thread,
+        comments=comment_tree(comments),
+        comment_total=len(comments),
+        story=article_for(site.key, slug),  # the demo articles' text; None for real sites
+    )
+
+
+@bp.get("/healthz")
+@limiter.exempt
+def healthz() -> tuple[Response, int]:
+    """Liveness and database reachability, for load balancers and monitors."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return jsonify({"status": "error", "error": "The database is unreachable."}), 503
+    return jsonify({"status": "ok"}), 200
