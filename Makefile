@@ -13,12 +13,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# Migrate, seed the demo newspaper once, and serve it (PORT overrides 5000).
+PORT ?= 5000
 run: $(BIN)/.installed
-	@printf '%s\n' \
-	  '{"text": "Thanks for covering the council meeting, very informative."}' \
-	  '{"text": "You are a complete 1d10t and everyone here knows it."}' \
-	  '{"text": "Make $$5000 a week from home!!! Visit http://bit.ly/cash-now and subscribe"}' \
-	  | $(BIN)/python -m classifier score
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi demo seed
+	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite on SQLite, then the database tests again on PostgreSQL (CI always runs that
 # pass; a laptop without a PostgreSQL server skips it with a message).
