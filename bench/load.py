@@ -546,6 +546,16 @@ def create_users(env: dict[str, str], count: int) -> list[dict[str, Any]]:
     return users
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes on the machine spent busy so far (Linux /proc/stat)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -700,7 +710,9 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"CPU in the measured window: server {cpu['server_cores']:.2f} cores (workers: "
         f"{', '.join(f'{c:.2f}' for c in cpu['server_processes'])}), load generator "
-        f"{cpu['client_cores']:.2f} cores (of {result['machine']['nproc']})"
+        f"{cpu['client_cores']:.2f} cores, other processes "
+        f"{cpu['other_cores'] if cpu['other_cores'] is not None else '?'} cores "
+        f"(of {result['machine']['nproc']})"
     )
     c = result["consistency"]
     verdict = "OK" if c["equal"] else "MISMATCH"
@@ -794,8 +806,10 @@ def main(argv: list[str] | None = None) -> int:
             everything.merge(warm)
         log(args, f"measuring for {args.seconds:g} s")
         server_cpu_before = server.cpu_seconds()
+        busy_before = machine_busy_seconds()
         measured, elapsed, client_cpu = run_clients(clients, args.seconds, args.read_share)
         server_cpu_after = server.cpu_seconds()
+        busy_after = machine_busy_seconds()
         per_process = {
             pid: round((after - server_cpu_before.get(pid, 0.0)) / elapsed, 2)
             for pid, after in server_cpu_after.items()
@@ -843,6 +857,16 @@ def main(argv: list[str] | None = None) -> int:
                     per_process[pid] for pid in sorted(per_process) if pid != server_pid
                 ],
                 "client_cores": round((client_cpu["user"] + client_cpu["system"]) / elapsed, 2),
+                # Everything else running on the machine meanwhile (other jobs, PostgreSQL).
+                "other_cores": (
+                    round(
+                        (busy_after - busy_before - server_cpu - sum(client_cpu.values()))
+                        / elapsed,
+                        2,
+                    )
+                    if busy_before is not None and busy_after is not None
+                    else None
+                ),
             },
             "consistency": {
                 "acknowledged": len(acknowledged),
