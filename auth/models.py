@@ -6,19 +6,19 @@ import hashlib
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from moderation.db import BigId, enum_column_type, utcnow
+from moderation.db import BigId, JSONType, enum_column_type, utcnow
 from moderation.extensions import db
 
 if TYPE_CHECKING:
     from moderation.models import Site
 
-__all__ = ["ApiToken", "Role", "SiteMembership", "SiteRole", "User"]
+__all__ = ["ApiToken", "Identity", "LoginLink", "Role", "SiteMembership", "SiteRole", "User"]
 
 TOKEN_PREFIX = "mod_"
 
@@ -49,6 +49,12 @@ class User(UserMixin, db.Model):
     banned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     suspended_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by "log out everywhere": sessions carry it, and an old value no longer loads.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    avatar_url: Mapped[str | None] = mapped_column(sa.String(1024))
+    # Notification preferences and other per-user choices (JSON; reassign, do not mutate).
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     memberships: Mapped[list[SiteMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -56,6 +62,13 @@ class User(UserMixin, db.Model):
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    identities: Mapped[list[Identity]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def get_id(self) -> str:
+        """Flask-Login's session id: the user id and the session version."""
+        return f"{self.id}:{self.session_version}"
 
     def role_on(self, site: Site) -> str | None:
         """``"admin"`` for global admins, else ``"owner"``/``"moderator"`` on ``site``, or None."""
@@ -132,3 +145,53 @@ class ApiToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.id} user={self.user_id} {self.name!r}>"
+
+
+class Identity(db.Model):
+    """One way a user logs in: an e-mail address, an X or Facebook account, a site's SSO."""
+
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # "email", "x", "facebook", or "sso:<site key>"
+    provider: Mapped[str] = mapped_column(sa.String(80))
+    # The provider's stable id for the person (the lower-cased address for "email").
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    display_name: Mapped[str | None] = mapped_column(sa.String(100))
+    # The provider's profile as last read (cached: X charges for every profile read).
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+    def __repr__(self) -> str:
+        return f"<Identity {self.provider}:{self.subject} user={self.user_id}>"
+
+
+class LoginLink(db.Model):
+    """A single-use signed link sent by e-mail; only the token's SHA-256 is stored."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # "login", or "verify" (confirm an address for an account that has one without e-mail)
+    purpose: Mapped[str] = mapped_column(sa.String(20), default="login")
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    next_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<LoginLink {self.id} {self.email} {self.purpose}>"

@@ -57,11 +57,17 @@ def create_app(
     login_manager.init_app(app)
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
+    def load_user(session_id: str) -> User | None:
+        # "<id>:<session version>": logging out everywhere bumps the version, which voids
+        # every older session cookie.
+        user_id, _, version = session_id.partition(":")
         try:
-            return db.session.get(User, int(user_id))
+            user = db.session.get(User, int(user_id))
         except ValueError:
             return None
+        if user is None or str(user.session_version) != version:
+            return None
+        return user
 
     errors.register_error_handlers(app)
     app.register_blueprint(views.bp)

@@ -87,6 +87,8 @@ class Site(db.Model):
     origins: Mapped[list[str]] = mapped_column(JSONType, default=list)
     # Validated through SiteSettings; read and assign it with ``moderation_settings``.
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # HS256 key for the site's own single sign-on tokens (must be readable to verify them).
+    sso_secret: Mapped[str | None] = mapped_column(sa.String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Write-only: a site has too many threads (and a thread too many comments) to load them

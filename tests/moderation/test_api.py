@@ -336,7 +336,7 @@ def test_token_use_is_noted_at_most_once_a_minute(
 def sign_in(client: FlaskClient, user: User) -> None:
     """Put ``user`` in the client's Flask-Login session."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
 
 

@@ -17,6 +17,8 @@ from moderation.extensions import db
 
 MODEL_TABLES = {
     "users",
+    "identities",
+    "login_links",
     "site_memberships",
     "api_tokens",
     "sites",
