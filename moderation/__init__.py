@@ -28,6 +28,7 @@ def create_app(
     """A configured app: environment settings (``config`` overrides them), extensions, routes."""
     # Imported here, as in the flaskr tutorial: auth.models imports moderation.extensions, so
     # importing the models at the top of this package would make a cycle.
+    import auth
     from auth.models import User
     from moderation import api, cli, errors, views
 
@@ -69,6 +70,7 @@ def create_app(
             return None
         return user
 
+    auth.register(app)
     errors.register_error_handlers(app)
     app.register_blueprint(views.bp)
     api.init_app(app)  # the JSON API and its OpenAPI document under /api/v1

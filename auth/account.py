@@ -1,0 +1,7 @@
+"""Placeholder blueprint; replaced by the module's real implementation."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("auth_account", __name__)
