@@ -7,6 +7,7 @@ Exit codes: 0 done, 2 the command line asked for something impossible (bad value
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -250,3 +251,17 @@ def _grant(user: User, site: Site, role: SiteRole) -> None:
 def seed_demo(reset: bool) -> None:
     """Create the demo site, articles, accounts and comments; print them (tokens once)."""
     _echo_json(seed_demo_site(reset=reset))
+
+
+SSO_SECRET_BYTES = 32  # 256 bits, HS256's own output size
+
+
+@sites.command("sso-secret")
+@click.argument("key")
+def sso_secret(key: str) -> None:
+    """Generate a new single sign-on secret for a site and print it (shown only once)."""
+    site = _get_site(key)
+    # A new secret at once voids every token signed with the old one.
+    site.sso_secret = secrets.token_urlsafe(SSO_SECRET_BYTES)
+    db.session.commit()
+    _echo_json({"site": site.key, "sso_secret": site.sso_secret})

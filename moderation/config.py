@@ -13,8 +13,13 @@
 | ``MAX_CONTENT_LENGTH`` | largest request body in bytes | 1 MiB |
 | ``CLASSIFIER_MODEL_PATH`` | model file to score comments with | the shipped model |
 | ``MODERATION_IP_SALT`` | key for hashing IP addresses before storage | derived from SECRET_KEY |
-| ``MAIL_*`` | outgoing mail (notifications; used by a later issue) | unset |
-| ``OAUTH_*`` | X and Facebook sign-in (used by a later issue) | unset |
+| ``MAIL_SERVER`` | SMTP host for login links; unset writes mail to the log (development) | unset |
+| ``MAIL_PORT`` / ``MAIL_TIMEOUT`` | SMTP port and socket timeout in seconds | 587 / 10 |
+| ``MAIL_USE_TLS`` / ``MAIL_USE_SSL`` | STARTTLS, or TLS from the start (465) | true / false |
+| ``MAIL_USERNAME`` / ``MAIL_PASSWORD`` | SMTP login, if the server needs one | unset |
+| ``MAIL_SENDER`` | the From address | ``no-reply@localhost`` |
+| ``SESSION_COOKIE_SECURE`` | ``true``: HTTPS cookies, SameSite=None, Partitioned | on https |
+| ``OAUTH_*`` | X and Facebook sign-in (see ``docs/login.md``) | unset, real endpoints |
 
 A mapping passed to ``create_app`` overrides all of it (tests use that).
 """
@@ -76,14 +81,18 @@ def build_config(
     # Redis and rate limits
     redis_url = overrides.get("REDIS_URL") or env.text("REDIS_URL", "") or None
 
+    # OAuth: Facebook's Graph API is pinned to one version; its URLs below carry it.
+    facebook_version = overrides.get("OAUTH_FACEBOOK_API_VERSION") or env.text(
+        "OAUTH_FACEBOOK_API_VERSION", "v21.0"
+    )
+
     config: dict[str, Any] = {
         "APP_ENV": app_env,
         "SECRET_KEY": secret_key,
         "MAX_CONTENT_LENGTH": env.integer("MAX_CONTENT_LENGTH", 1024 * 1024),
         "PROXY_FIX_X_FOR": env.integer("PROXY_FIX_X_FOR", 0),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": app_env == "production",
+        # Session cookie: see _session_cookie_settings (the widget is embedded cross-site).
+        **_session_cookie_settings(app_env, environ, overrides),
         # Database
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
@@ -102,24 +111,80 @@ def build_config(
         # Moderation
         "MODERATION_IP_SALT": env.text("MODERATION_IP_SALT", "")
         or _derive_key(str(secret_key), "moderation-ip-salt"),
-        # Mail: notifications to moderators and authors (used by a later issue)
+        # Mail: login links now, notifications later (auth/mail.py sends it)
         "MAIL_SERVER": env.text("MAIL_SERVER", "") or None,
         "MAIL_PORT": env.integer("MAIL_PORT", 587),
         "MAIL_USE_TLS": env.boolean("MAIL_USE_TLS", True),
+        "MAIL_USE_SSL": env.boolean("MAIL_USE_SSL", False),
         "MAIL_USERNAME": env.text("MAIL_USERNAME", "") or None,
         "MAIL_PASSWORD": env.text("MAIL_PASSWORD", "") or None,
-        "MAIL_DEFAULT_SENDER": env.text("MAIL_DEFAULT_SENDER", "") or None,
-        # OAuth: sign in with X and Facebook (used by a later issue)
+        "MAIL_SENDER": env.text("MAIL_SENDER", "no-reply@localhost"),
+        "MAIL_TIMEOUT": env.integer("MAIL_TIMEOUT", 10),
+        # OAuth: sign in with X and Facebook (docs/login.md lists every key)
         "OAUTH_X_CLIENT_ID": env.text("OAUTH_X_CLIENT_ID", "") or None,
         "OAUTH_X_CLIENT_SECRET": env.text("OAUTH_X_CLIENT_SECRET", "") or None,
         "OAUTH_FACEBOOK_CLIENT_ID": env.text("OAUTH_FACEBOOK_CLIENT_ID", "") or None,
         "OAUTH_FACEBOOK_CLIENT_SECRET": env.text("OAUTH_FACEBOOK_CLIENT_SECRET", "") or None,
+        # Every provider URL is a setting, so tests and API moves change configuration only.
+        "OAUTH_X_AUTHORIZE_URL": env.text(
+            "OAUTH_X_AUTHORIZE_URL", "https://x.com/i/oauth2/authorize"
+        ),
+        "OAUTH_X_TOKEN_URL": env.text("OAUTH_X_TOKEN_URL", "https://api.x.com/2/oauth2/token"),
+        "OAUTH_X_PROFILE_URL": env.text("OAUTH_X_PROFILE_URL", "https://api.x.com/2/users/me"),
+        "OAUTH_X_SCOPES": env.text("OAUTH_X_SCOPES", "users.read tweet.read"),
+        # Ask X for the account's confirmed e-mail (the app must have "Request email" enabled).
+        "OAUTH_X_EMAIL": env.boolean("OAUTH_X_EMAIL", False),
+        "OAUTH_FACEBOOK_API_VERSION": facebook_version,
+        "OAUTH_FACEBOOK_AUTHORIZE_URL": env.text(
+            "OAUTH_FACEBOOK_AUTHORIZE_URL",
+            f"https://www.facebook.com/{facebook_version}/dialog/oauth",
+        ),
+        "OAUTH_FACEBOOK_TOKEN_URL": env.text(
+            "OAUTH_FACEBOOK_TOKEN_URL",
+            f"https://graph.facebook.com/{facebook_version}/oauth/access_token",
+        ),
+        "OAUTH_FACEBOOK_PROFILE_URL": env.text(
+            "OAUTH_FACEBOOK_PROFILE_URL", f"https://graph.facebook.com/{facebook_version}/me"
+        ),
+        "OAUTH_FACEBOOK_SCOPES": env.text("OAUTH_FACEBOOK_SCOPES", "public_profile email"),
+        # Seconds a cached provider profile counts as fresh (X charges for every read).
+        "OAUTH_PROFILE_MAX_AGE": env.integer("OAUTH_PROFILE_MAX_AGE", 24 * 3600),
+        # Seconds to wait for a provider's token or profile endpoint.
+        "OAUTH_HTTP_TIMEOUT": env.integer("OAUTH_HTTP_TIMEOUT", 10),
     }
     config.update(overrides)
     # Overrides may name the database either way; the normalised URL is the one that counts.
     config.pop("DATABASE_URL", None)
     config["SQLALCHEMY_DATABASE_URI"] = database_url
     return config
+
+
+def _session_cookie_settings(
+    app_env: str, environ: Mapping[str, str], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Session cookie flags: cross-site capable on HTTPS, ``SameSite=Lax`` on plain HTTP."""
+    env = _Environment(environ)
+    scheme = overrides.get("PREFERRED_URL_SCHEME") or env.text("PREFERRED_URL_SCHEME", "http")
+    secure = (
+        scheme == "https" or app_env == "production" or env.boolean("SESSION_COOKIE_SECURE", False)
+    )
+    if not secure:
+        # Browsers drop SameSite=None cookies that are not Secure, so plain-HTTP development
+        # keeps Lax (the embedded widget then only logs in when served from the same site).
+        return {
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SECURE": False,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_PARTITIONED": False,
+        }
+    # The widget is an iframe on news sites: its cookie is third-party, so it needs
+    # SameSite=None, and Partitioned (CHIPS) keeps it usable where third-party cookies are blocked.
+    return {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_SAMESITE": "None",
+        "SESSION_COOKIE_PARTITIONED": True,
+    }
 
 
 def normalise_database_url(url: str) -> str:

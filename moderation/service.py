@@ -28,6 +28,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
+from auth.permissions import comment_refusal
 from moderation import scoring
 from moderation.db import utcnow
 from moderation.extensions import db
@@ -345,18 +346,18 @@ class _Identity:
         return sa.and_(Comment.author_id.is_(None), Comment.guest_email == self.guest_email)
 
 
-def _identity(request: NewComment, settings: SiteSettings) -> _Identity:
+def _identity(request: NewComment, site: Site, settings: SiteSettings) -> _Identity:
     user = _reload_user(request.author, lock=True)
     if request.author is not None and user is None:
         raise Unauthorized("Your account no longer exists; sign in again.")
     if user is not None:
-        if user.banned:
-            raise Forbidden("Your account is banned from commenting.")
-        if user.suspended_until is not None and user.suspended_until > utcnow():
-            raise Forbidden(
-                f"Your account is suspended until {_iso(user.suspended_until)}.",
-                {"suspended_until": _iso(user.suspended_until)},
-            )
+        # One rule for "may this person comment", shared with the views (auth.permissions).
+        refusal = comment_refusal(user, site)
+        if refusal is not None:
+            extra = {}
+            if user.suspended_until is not None and not user.banned:
+                extra["suspended_until"] = _iso(user.suspended_until)
+            raise Forbidden(refusal, extra)
         return _Identity(user, user.display_name[:MAX_NAME], None)
 
     if not settings.allow_guests:
@@ -508,7 +509,7 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
         _check_origin(site, request.origin)
         url = _article_url(site, request.url)
         settings = _settings_of(site)
-        who = _identity(request, settings)
+        who = _identity(request, site, settings)
         thread = _thread_for(site, url, title)
         if thread.closed:
             raise Forbidden("Comments are closed on this article.")
@@ -736,10 +737,11 @@ def moderation_queue(
     """Comments with ``status`` on the given sites, oldest first (checked against ``actor``)."""
     keys = [site_keys] if isinstance(site_keys, str) else list(dict.fromkeys(site_keys))
     size = _page_limit(limit)
+    # Staff first: a commenter learns nothing about which site keys exist.
+    if actor is not None and not _is_staff(actor):
+        raise Forbidden("Only moderators can see the moderation queue.")
     sites = [_find_site(key) for key in keys]
     if actor is not None:
-        if not _is_staff(actor):
-            raise Forbidden("Only moderators can see the moderation queue.")
         for site in sites:
             if _staff_role(actor, site) is None:
                 raise NotFound(f"There is no site with the key “{site.key}” that you moderate.")

@@ -1,0 +1,78 @@
+"""Outgoing e-mail through SMTP (``MAIL_*`` settings); written to the log when no server is set."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from flask import current_app
+
+__all__ = ["MailError", "send_mail"]
+
+
+class MailError(Exception):
+    """The message could not be handed to the mail server."""
+
+
+def send_mail(to: str, subject: str, text: str, html: str) -> None:
+    """Send one message with plain-text and HTML alternatives to ``to``; MailError on failure."""
+    config = current_app.config
+    message = EmailMessage()
+    message["From"] = config["MAIL_SENDER"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=config["MAIL_SENDER"].rpartition("@")[2] or None)
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+
+    if not config.get("MAIL_SERVER"):
+        _log_instead(message, text)
+        return
+    try:
+        _deliver(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        # The exception's class only: SMTP replies can echo the login or the message.
+        current_app.logger.error(
+            "Could not send mail to %s through %s:%s (%s)",
+            to,
+            config["MAIL_SERVER"],
+            config["MAIL_PORT"],
+            type(exc).__name__,
+        )
+        raise MailError(f"Could not send mail to {to}.") from exc
+
+
+def _deliver(message: EmailMessage) -> None:
+    config = current_app.config
+    host, port, timeout = config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_TIMEOUT"]
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if config.get("MAIL_USE_SSL"):
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    with smtp:
+        if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
+            smtp.starttls(context=context)
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
+        smtp.send_message(message)
+
+
+def _log_instead(message: EmailMessage, text: str) -> None:
+    if current_app.config.get("APP_ENV") == "production":
+        # Production without a mail server: the body holds login links, so never log it.
+        current_app.logger.error(
+            "MAIL_SERVER is not set: mail to %s (%r) was dropped", message["To"], message["Subject"]
+        )
+        return
+    # Development: the console is the mailbox (`make run` shows login links here). Logged as a
+    # warning because Flask's logger hides INFO outside debug mode.
+    current_app.logger.warning(
+        "MAIL_SERVER is not set; this mail was not sent:\nTo: %s\nSubject: %s\n\n%s",
+        message["To"],
+        message["Subject"],
+        text,
+    )
