@@ -257,6 +257,39 @@ def _verify_address(user: User, address: str) -> Identity:
     return identity
 
 
+def _owner_of(address: str) -> User:
+    """The account that holds ``address`` (by its e-mail identity or its e-mail field)."""
+    identity = _email_identity(address)
+    if identity is not None:
+        return identity.user
+    owner = _user_with_email(address)
+    assert owner is not None  # only called after EmailInUse
+    return owner
+
+
+def _merge_accounts(into: User, merged: User) -> User:
+    """Move ``merged``'s identities and comments to ``into`` and delete ``merged``."""
+    from moderation.models import Comment
+
+    if into.id == merged.id:
+        return into
+    db.session.execute(
+        sa.update(Identity).where(Identity.user_id == merged.id).values(user_id=into.id)
+    )
+    db.session.execute(
+        sa.update(Comment).where(Comment.author_id == merged.id).values(author_id=into.id)
+    )
+    # Keep the used links (the one being claimed among them): deleting them would reopen them.
+    db.session.execute(
+        sa.update(LoginLink).where(LoginLink.user_id == merged.id).values(user_id=into.id)
+    )
+    into.email_verified = True
+    db.session.delete(merged)
+    db.session.flush()
+    db.session.expire(into)
+    return into
+
+
 @bp.get("/login")
 def login() -> str:
     """The login box: an e-mail form, and provider buttons when they are configured."""
@@ -316,8 +349,11 @@ def consume(token: str) -> Response | tuple[str, int]:
         try:
             identity = _verify_address(user, link.email)
         except EmailInUse:
-            db.session.rollback()
-            return render_template("auth/link_invalid.html", in_use=True), 409
+            # The address belongs to another account. The person proved the login the link was
+            # requested from (``user``) and now control of the address: both are theirs, so
+            # the two accounts become one, the address's owner keeping its history.
+            user = _merge_accounts(into=_owner_of(link.email), merged=user)
+            identity = _email_identity(link.email)
     else:
         user, identity = _login_user_for(link.email)
     db.session.flush()

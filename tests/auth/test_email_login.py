@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from auth.email_login import LINKS_PER_ADDRESS_PER_HOUR, hash_token, send_login_link
 from auth.models import Identity, LoginLink, User
 from moderation.db import utcnow
+from moderation.models import Comment
 from tests.auth.smtp import Mailbox, link_path, log_in_by_mail, request_link
 from tests.conftest import Factory
 
@@ -292,14 +293,22 @@ def test_verify_link_sets_the_users_address(
     assert is_logged_in(client)
 
 
-def test_verify_link_refuses_an_address_of_another_account(
+def test_verify_link_for_an_address_of_another_account_joins_the_accounts(
     app: Flask, client: FlaskClient, smtp_server: Mailbox, factory: Factory, db_session: Any
 ) -> None:
-    factory.user(email="taken@example.org")
-    user = factory.user(email=None)
+    owner = factory.user(email="taken@example.org")
+    newcomer = factory.user(email=None)
+    x_identity = Identity(user=newcomer, provider="x", subject="x-42", email=None)
+    db_session.add(x_identity)
+    db_session.commit()
+    comment = factory.comment(author=newcomer)
+    newcomer_id = newcomer.id
     with app.test_request_context():
-        send_login_link("taken@example.org", purpose="verify", user=user)
+        send_login_link("taken@example.org", purpose="verify", user=newcomer)
     response = client.post(link_path(smtp_server.link_to("taken@example.org")))
-    assert response.status_code == 409
-    db_session.refresh(user)
-    assert user.email is None
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(User, newcomer_id) is None
+    assert db_session.get(Identity, x_identity.id).user_id == owner.id
+    assert db_session.get(Comment, comment.id).author_id == owner.id
+    assert is_logged_in(client)
