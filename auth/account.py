@@ -17,7 +17,8 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from auth.models import Identity, LoginLink, User
 from auth.sessions import log_out
 from moderation.extensions import db
-from moderation.models import Comment, Thread
+from moderation.models import Comment, Site, Thread
+from moderation.status import Status
 
 __all__ = [
     "DELETED_AUTHOR_NAME",
@@ -80,7 +81,38 @@ def initials(name: str) -> str:
 
 
 def delete_account(user: User) -> None:
-    """Delete ``user``; their comments stay, credited to "deleted user". Commits."""
+    """Delete ``user``; each site's policy keeps their comments as "deleted user" or removes
+    them (status deleted, text cleared). Commits."""
+    removing = [
+        site.id
+        for site in db.session.scalars(
+            sa.select(Site).where(
+                Site.id.in_(sa.select(Comment.site_id).where(Comment.author_id == user.id))
+            )
+        )
+        if site.moderation_settings.deleted_account_comments == "remove"
+    ]
+    if removing:
+        mine = sa.and_(Comment.author_id == user.id, Comment.site_id.in_(removing))
+        threads = list(db.session.scalars(sa.select(Comment.thread_id).where(mine).distinct()))
+        db.session.execute(
+            sa.update(Comment)
+            .where(mine)
+            .values(status=Status.DELETED, body="", html="")
+            .execution_options(synchronize_session=False)
+        )
+        # Thread.comment_count counts published comments: recount the threads just touched.
+        published = (
+            sa.select(sa.func.count())
+            .where(Comment.thread_id == Thread.id, Comment.status == Status.PUBLISHED)
+            .scalar_subquery()
+        )
+        db.session.execute(
+            sa.update(Thread)
+            .where(Thread.id.in_(threads))
+            .values(comment_count=published)
+            .execution_options(synchronize_session=False)
+        )
     db.session.execute(
         sa.update(Comment)
         .where(Comment.author_id == user.id)

@@ -109,6 +109,15 @@ def _mode(name: str, value: Any, errors: list[str]) -> Any:
     return value
 
 
+_DELETION_CHOICES = ("anonymise", "remove")
+
+
+def _deletion(name: str, value: Any, errors: list[str]) -> Any:
+    if value not in _DELETION_CHOICES:
+        errors.append(f"{name} must be “anonymise” or “remove”, not {_quote(value)}.")
+    return value
+
+
 def _words(name: str, value: Any, errors: list[str]) -> Any:
     # A bare string would otherwise be read as a list of single letters.
     if not isinstance(value, list | tuple):
@@ -178,6 +187,7 @@ _KINDS: dict[str, tuple[_Checker, Callable[[str], Any]]] = {
     "edit_minutes": (_count(0), _parse_count),
     # 0 would send every comment, reported or not, to the queue
     "reports_to_queue": (_count(1), _parse_count),
+    "deleted_account_comments": (_deletion, str.lower),
 }
 
 
@@ -205,6 +215,7 @@ class SiteSettings:
     allow_guests: bool = False
     edit_minutes: int = 5
     reports_to_queue: int = 3
+    deleted_account_comments: str = "anonymise"
 
     FIELDS: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
@@ -232,6 +243,8 @@ class SiteSettings:
             "allow_guests": "Whether people who are not logged in may comment.",
             "edit_minutes": "Minutes during which an author may edit a comment.",
             "reports_to_queue": "Reader reports that send a published comment back to the queue.",
+            "deleted_account_comments": "When a commenter deletes their account: “anonymise” "
+            "keeps their comments as “deleted user”; “remove” takes them down.",
         }
     )
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from auth.models import Identity, User
 from moderation.extensions import db
-from moderation.models import Comment
+from moderation.models import Comment, Thread
 from moderation.status import Status
 from tests.auth.smtp import Mailbox, log_in_by_mail
 from tests.conftest import Factory
@@ -174,6 +174,30 @@ def test_delete_keeps_comments_as_deleted_user(
     assert (kept.author_id, kept.author_name, kept.body) == (None, "deleted user", "Keep me.")
     assert db_session.get(Comment, other.id).author_name != "deleted user"
     assert client.get("/account/").status_code == 302  # logged out
+
+
+def test_delete_removes_comments_where_the_site_says_so(
+    client: FlaskClient, user: User, db_session: Any, factory: Factory
+) -> None:
+    keeping = factory.site()
+    removing = factory.site(settings={"deleted_account_comments": "remove"})
+    kept = factory.comment(factory.thread(keeping), author_id=user.id, body="Keep me.")
+    thread = factory.thread(removing, comment_count=2)
+    gone = factory.comment(thread, author_id=user.id, body="Take me down.")
+    factory.comment(thread, body="Someone else's.")
+    log_in(client, user)
+
+    assert client.post("/account/delete", data={"delete-confirm": "y"}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Comment, kept.id).body == "Keep me."
+    removed = db_session.get(Comment, gone.id)
+    assert (removed.status, removed.body, removed.html, removed.author_name) == (
+        "deleted",
+        "",
+        "",
+        "deleted user",
+    )
+    assert db_session.get(Thread, thread.id).comment_count == 1
 
 
 @pytest.fixture
