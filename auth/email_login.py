@@ -221,6 +221,11 @@ def _login_user_for(address: str) -> tuple[User, Identity]:
         user = User(email=address, display_name=local_part[:100] or "reader")
         db.session.add(user)
     user.email_verified = True
+    return user, _new_email_identity(user, address)
+
+
+def _new_email_identity(user: User, address: str) -> Identity:
+    """A verified e-mail identity for ``user`` (added to the session)."""
     identity = Identity(
         user=user,
         provider=EMAIL_PROVIDER,
@@ -230,7 +235,7 @@ def _login_user_for(address: str) -> tuple[User, Identity]:
         display_name=user.display_name,
     )
     db.session.add(identity)
-    return user, identity
+    return identity
 
 
 def _verify_address(user: User, address: str) -> Identity:
@@ -244,15 +249,7 @@ def _verify_address(user: User, address: str) -> Identity:
     user.email = address
     user.email_verified = True
     if identity is None:
-        identity = Identity(
-            user=user,
-            provider=EMAIL_PROVIDER,
-            subject=address,
-            email=address,
-            email_verified=True,
-            display_name=user.display_name,
-        )
-        db.session.add(identity)
+        return _new_email_identity(user, address)
     identity.email_verified = True
     return identity
 
