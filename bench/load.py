@@ -1,4 +1,4 @@
-"""Load benchmark: post and read comments through gunicorn, then check nothing acknowledged was lost.
+"""Load benchmark: post and read comments through gunicorn; check that no acknowledged post is lost.
 
     python bench/load.py [--db sqlite|postgres] [--clients 16] [--seconds 30] [--workers 2]
                          [--threads 20] [--read-share 0.8] [--json]
@@ -48,6 +48,7 @@ ORIGIN = "http://bench.example"
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SITE_SETTINGS = ("first_comments_held=0", "flood_seconds=0", "duplicate_minutes=0")
 ACKNOWLEDGED = (201, 202)
+BUSY_MACHINE = 0.15  # cores used by other work during the run above which the run is suspect
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +490,9 @@ class Database:
 
     def stored_ids(self, author_ids: list[int]) -> set[int]:
         marks = ", ".join(["%s"] * len(author_ids))
-        rows = self.query(f"SELECT id FROM comments WHERE author_id IN ({marks})", tuple(author_ids))
+        rows = self.query(
+            f"SELECT id FROM comments WHERE author_id IN ({marks})", tuple(author_ids)
+        )
         return {row[0] for row in rows}
 
     def threads_and_comments(self) -> tuple[int, int]:
@@ -552,8 +555,76 @@ def machine_busy_seconds() -> float | None:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal: busy is all but idle, iowait and steal
+    busy = sum(values[:3]) + sum(values[5:7])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+# ``--profile N``: N posts, then N reads, in-process through Flask's test client under cProfile
+# (no gunicorn, no HTTP): where a request's CPU time goes, function by function.
+_PROFILE = """
+import cProfile, io, json, os, pstats, random, sys, time
+sys.path.insert(0, os.path.join(os.getcwd(), "bench"))
+from load import ORIGIN, comment_text
+from wsgi import app
+site, tokens, count, top = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
+client = app.test_client()
+rng = random.Random(1)
+urls = [f"{ORIGIN}/news/2026/bench-story-{n:03d}" for n in range(50)]
+bodies = [comment_text(rng) for _ in range(500)]
+
+def post(i):
+    answer = client.post("/api/v1/comments", json={"site": site, "url": urls[i % 50],
+        "title": "Bench story", "body": bodies[i % 500]},
+        headers={"Authorization": "Bearer " + tokens[i % len(tokens)]})
+    assert answer.status_code in (201, 202), answer.data
+
+def read(i):
+    answer = client.get("/api/v1/comments", query_string={"site": site, "url": urls[i % 50]})
+    assert answer.status_code == 200, answer.data
+
+for i in range(max(200, count)):  # warm-up: model load, statement caches, threads to read
+    post(i)
+for name, fn in (("post", post), ("read", read)):
+    started, cpu = time.perf_counter(), time.process_time()
+    for i in range(count):
+        fn(i)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(count):
+        fn(i)
+    profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"=== {count} {name}s in-process: {1000 * cpu / count:.2f} ms CPU and "
+          f"{1000 * wall / count:.2f} ms wall per request without the profiler ===")
+    print(out.getvalue())
+"""
+
+
+def profile_in_process(env: dict[str, str], site: str, tokens: list[str], count: int) -> int:
+    return subprocess.run(
+        [sys.executable, "-c", _PROFILE, site, ",".join(tokens), str(count), "40"],
+        cwd=ROOT,
+        env=env,
+        timeout=1800,
+    ).returncode
+
+
+def processes_cpu(name: str) -> dict[int, float]:
+    """CPU seconds of every process whose command name is ``name`` (e.g. PostgreSQL backends)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    if stat[stat.index("(") + 1 : stat.rindex(")")] == name:
+                        fields_ = stat.rsplit(")", 1)[1].split()
+                        found[int(entry)] = (int(fields_[11]) + int(fields_[12])) / ticks
+    return found
 
 
 def free_port() -> int:
@@ -687,7 +758,9 @@ def print_table(result: dict[str, Any]) -> None:
         f"(load generator on the same machine)"
     )
     print(f"measured {m['elapsed_s']:.1f} s after {cfg['warmup']} s warm-up\n")
-    header = f"{'':6} {'ok/s':>8} {'requests':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors"
+    columns = ("ok/s", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    header = f"{'':6} " + " ".join(f"{c:>{9 if c == 'requests' else 8}}" for c in columns)
+    header += "  errors"
     print(header)
     print("-" * len(header))
     for kind, label in (("post", "posts"), ("read", "reads")):
@@ -710,10 +783,16 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"CPU in the measured window: server {cpu['server_cores']:.2f} cores (workers: "
         f"{', '.join(f'{c:.2f}' for c in cpu['server_processes'])}), load generator "
-        f"{cpu['client_cores']:.2f} cores, other processes "
+        f"{cpu['client_cores']:.2f} cores, PostgreSQL {cpu['postgres_cores']:.2f} cores, "
+        "everything else "
         f"{cpu['other_cores'] if cpu['other_cores'] is not None else '?'} cores "
         f"(of {result['machine']['nproc']})"
     )
+    if cpu["other_cores"] is not None and cpu["other_cores"] > BUSY_MACHINE:
+        print(
+            f"WARNING: other work used {cpu['other_cores']:.2f} cores during the run; the "
+            "numbers understate this machine (run again when it is quiet)."
+        )
     c = result["consistency"]
     verdict = "OK" if c["equal"] else "MISMATCH"
     print(
@@ -743,8 +822,11 @@ def print_table(result: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL),
-                   help="a PostgreSQL server and a database to connect to for CREATE DATABASE")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL),
+        help="a PostgreSQL server and a database to connect to for CREATE DATABASE",
+    )
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first")
@@ -752,10 +834,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=20)
     p.add_argument("--read-share", type=float, default=0.8)
     p.add_argument("--seed-threads", type=int, default=50)
-    p.add_argument("--seed-comments", type=int, default=4, help="comments per seeded thread")
+    p.add_argument("--seed-comments", type=int, default=5, help="comments per seeded thread")
     p.add_argument("--seed", type=int, default=1, help="random seed of the workload")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (and PG database)")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the load run: N posts and N reads in-process under cProfile",
+    )
     args = p.parse_args(argv)
     if not 0 <= args.read_share <= 1:
         p.error("--read-share must be from 0 to 1")
@@ -790,6 +879,8 @@ def main(argv: list[str] | None = None) -> int:
         flask_cli(env, "sites", "update", site, *settings)
         users = create_users(env, args.clients)
         author_ids = [int(u["user_id"]) for u in users]
+        if args.profile:
+            return profile_in_process(env, site, [u["token"] for u in users], args.profile)
 
         server = Gunicorn(env, args.workers, args.threads, tmp / "gunicorn.log")
         server.wait_ready()
@@ -807,9 +898,14 @@ def main(argv: list[str] | None = None) -> int:
         log(args, f"measuring for {args.seconds:g} s")
         server_cpu_before = server.cpu_seconds()
         busy_before = machine_busy_seconds()
+        postgres_before = processes_cpu("postgres")
         measured, elapsed, client_cpu = run_clients(clients, args.seconds, args.read_share)
         server_cpu_after = server.cpu_seconds()
         busy_after = machine_busy_seconds()
+        postgres_after = processes_cpu("postgres")
+        postgres_cpu = sum(
+            after - postgres_before.get(pid, 0.0) for pid, after in postgres_after.items()
+        )
         per_process = {
             pid: round((after - server_cpu_before.get(pid, 0.0)) / elapsed, 2)
             for pid, after in server_cpu_after.items()
@@ -857,10 +953,19 @@ def main(argv: list[str] | None = None) -> int:
                     per_process[pid] for pid in sorted(per_process) if pid != server_pid
                 ],
                 "client_cores": round((client_cpu["user"] + client_cpu["system"]) / elapsed, 2),
-                # Everything else running on the machine meanwhile (other jobs, PostgreSQL).
+                # Every PostgreSQL process on the machine (the bench's backends and the rest).
+                "postgres_cores": round(postgres_cpu / elapsed, 2),
+                # Everything else busy on the machine meanwhile: other processes (PostgreSQL,
+                # other jobs) and kernel time not charged to a process (loopback softirq).
                 "other_cores": (
                     round(
-                        (busy_after - busy_before - server_cpu - sum(client_cpu.values()))
+                        (
+                            busy_after
+                            - busy_before
+                            - server_cpu
+                            - postgres_cpu
+                            - sum(client_cpu.values())
+                        )
                         / elapsed,
                         2,
                     )
@@ -896,7 +1001,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
             try:
                 db.drop()
-            except Exception as exc:  # noqa: BLE001 - report, do not mask the run's own error
+            except Exception as exc:  # report; do not mask the run's own error
                 log(args, f"could not drop database {db.name}: {exc}")
 
 
