@@ -332,17 +332,10 @@ class Client:
             data["parent_id"] = rng.choice(candidates[-50:])
             data["body"] = f"> {text.split('.')[0]}.\n\nReplying to that: {_sentence(rng)}"
         payload = json.dumps(data).encode()
-        started = time.perf_counter()
-        try:
-            status, answer = self.conn.request("POST", "/api/v1/comments", payload, self.auth)
-        except HttpError as exc:
-            tally.latency["post"].append(time.perf_counter() - started)
-            tally.statuses["post"]["connection error"] += 1
-            if len(tally.error_samples) < 5:
-                tally.error_samples.append(f"POST: {exc}")
+        result = self._timed(tally, "post", "POST", "/api/v1/comments", payload, self.auth)
+        if result is None:
             return
-        tally.latency["post"].append(time.perf_counter() - started)
-        tally.statuses["post"][str(status)] += 1
+        status, answer = result
         if status in ACKNOWLEDGED:
             comment = json.loads(answer)["comment"]
             tally.acknowledged.append(comment["id"])
@@ -356,19 +349,29 @@ class Client:
         elif len(tally.error_samples) < 5:
             tally.error_samples.append(f"POST {status}: {answer[:200]!r}")
 
-    def read(self, tally: Tally) -> None:
-        path = self.rng.choice(self.shared.read_paths)
+    def _timed(
+        self, tally: Tally, kind: str, method: str, path: str, body: bytes | None, headers: bytes
+    ) -> tuple[int, bytes] | None:
+        """One request, its latency and status counted; None after a connection error."""
         started = time.perf_counter()
         try:
-            status, answer = self.conn.request("GET", path, None, b"")
+            status, answer = self.conn.request(method, path, body, headers)
         except HttpError as exc:
-            tally.latency["read"].append(time.perf_counter() - started)
-            tally.statuses["read"]["connection error"] += 1
+            tally.latency[kind].append(time.perf_counter() - started)
+            tally.statuses[kind]["connection error"] += 1
             if len(tally.error_samples) < 5:
-                tally.error_samples.append(f"GET: {exc}")
+                tally.error_samples.append(f"{method}: {exc}")
+            return None
+        tally.latency[kind].append(time.perf_counter() - started)
+        tally.statuses[kind][str(status)] += 1
+        return status, answer
+
+    def read(self, tally: Tally) -> None:
+        path = self.rng.choice(self.shared.read_paths)
+        result = self._timed(tally, "read", "GET", path, None, b"")
+        if result is None:
             return
-        tally.latency["read"].append(time.perf_counter() - started)
-        tally.statuses["read"][str(status)] += 1
+        status, answer = result
         if status != 200 and len(tally.error_samples) < 5:
             tally.error_samples.append(f"GET {status}: {answer[:200]!r}")
 
