@@ -19,9 +19,15 @@ from moderation.status import Action, Status
 
 __all__ = [
     "ActorType",
+    "AuthorEvent",
+    "AuthorNote",
     "Comment",
     "Decision",
+    "ModelVersion",
+    "Report",
+    "ReportReason",
     "Site",
+    "SiteAuthor",
     "Thread",
     "new_site_key",
     "normalise_origin",
@@ -158,6 +164,11 @@ class Comment(db.Model):
         sa.Index("ix_comments_author_body_hash", "author_id", "body_hash"),
         # A guest's comments on a site, by e-mail (standing, flood limit, duplicates).
         sa.Index("ix_comments_site_guest_email", "site_id", "guest_email", "created_at"),
+        # An author's standing on a site: approved and recent rejected comments, counted from
+        # the index alone.
+        sa.Index("ix_comments_author_site_status", "author_id", "site_id", "status", "created_at"),
+        # The Reported queue: comments readers reported past the site's threshold.
+        sa.Index("ix_comments_site_review_created", "site_id", "needs_review", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -190,6 +201,15 @@ class Comment(db.Model):
     # Optimistic locking: an UPDATE from a stale copy matches no row and raises StaleDataError,
     # so two moderators deciding at once cannot both win.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Reader reports: how many, and their weighted sum (reports from new accounts count less).
+    report_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    report_weight: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    # In the Reported queue until a moderator decides on it (reports past the site's threshold).
+    needs_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # A shadow-banned author's comment: shown to its author as published, to nobody else.
+    shadow: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The author was asked to reconsider (nudge) and posted anyway.
+    nudged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (read by SQLAlchemy)
 
@@ -237,3 +257,144 @@ class Decision(db.Model):
 
     def __repr__(self) -> str:
         return f"<Decision {self.id} comment={self.comment_id} {self.to_status}>"
+
+
+class ReportReason(StrEnum):
+    """Why a reader reports a comment."""
+
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OFF_TOPIC = "off_topic"
+    OTHER = "other"
+
+
+class Report(db.Model):
+    """A reader's report of a published comment; one per reader and comment."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        sa.UniqueConstraint("comment_id", "reporter_id"),
+        sa.Index("ix_reports_reporter_created", "reporter_id", "created_at"),
+        sa.Index("ix_reports_site_created", "site_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("comments.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    reporter_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[ReportReason] = mapped_column(enum_column_type(ReportReason, "reason"))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    # 1 for established accounts, less for new ones (see the reports service).
+    weight: Mapped[float] = mapped_column(default=1.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    comment: Mapped[Comment] = relationship()
+    reporter: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Report {self.id} comment={self.comment_id} {self.reason}>"
+
+
+class SiteAuthor(db.Model):
+    """What a site's moderators decided about one author: bans, suspensions, trust, and so on."""
+
+    __tablename__ = "site_authors"
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "user_id"),
+        sa.UniqueConstraint("site_id", "guest_email"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    # A user, or a guest known by e-mail address (exactly one of the two is set).
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    guest_email: Mapped[str | None] = mapped_column(sa.String(254))
+    banned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    ban_message: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    suspended_until: Mapped[datetime | None]
+    suspend_message: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    premoderate: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    trusted: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    shadow_banned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+
+    def __repr__(self) -> str:
+        return f"<SiteAuthor site={self.site_id} user={self.user_id} {self.guest_email}>"
+
+
+class AuthorNote(db.Model):
+    """A moderator's note about an author, shown on their comment cards."""
+
+    __tablename__ = "author_notes"
+    __table_args__ = (
+        sa.Index("ix_author_notes_site_user", "site_id", "user_id", "created_at"),
+        sa.Index("ix_author_notes_site_guest", "site_id", "guest_email", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE")
+    )
+    guest_email: Mapped[str | None] = mapped_column(sa.String(254))
+    moderator_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    moderator: Mapped[User | None] = relationship(foreign_keys=[moderator_id])
+
+
+class AuthorEvent(db.Model):
+    """An audited action on an author (ban, suspension, trust, notes ...), by a moderator."""
+
+    __tablename__ = "author_events"
+    __table_args__ = (
+        sa.Index("ix_author_events_site_created", "site_id", "created_at"),
+        sa.Index("ix_author_events_user", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    guest_email: Mapped[str | None] = mapped_column(sa.String(254))
+    # "ban", "unban", "suspend", "unsuspend", "premoderate", "trust", "shadow_ban", ...
+    action: Mapped[str] = mapped_column(sa.String(32))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+
+
+class ModelVersion(db.Model):
+    """A classifier model file the service trained or shipped, with its metrics; one active."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    path: Mapped[str] = mapped_column(sa.String(1024))
+    # "candidate", "active", "retired" (was active) or "refused" (failed the promotion checks)
+    state: Mapped[str] = mapped_column(sa.String(16), default="candidate")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # What it was trained on: base data, decisions per site and label, weights.
+    training: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promoted_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<ModelVersion {self.version} {self.state}>"

@@ -29,7 +29,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
 from auth.permissions import comment_refusal
-from moderation import scoring
+from moderation import events, scoring
 from moderation.db import utcnow
 from moderation.extensions import db
 from moderation.models import ActorType, Comment, Decision, Site, Thread, normalise_origin
@@ -553,7 +553,9 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
         db.session.flush()
         return comment, verdict
 
-    return _in_transaction(work)
+    comment, verdict = _in_transaction(work)
+    events.comment_posted.send(current_app._get_current_object(), comment=comment)
+    return comment, verdict
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +649,14 @@ def decide_comment(
         db.session.flush()
         return comment
 
-    return _in_transaction(work)
+    comment = _in_transaction(work)
+    events.comment_decided.send(
+        current_app._get_current_object(),
+        comment=comment,
+        decision=comment.decisions[-1],
+        actor=actor,
+    )
+    return comment
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,11 @@ MODEL_TABLES = {
     "threads",
     "comments",
     "decisions",
+    "reports",
+    "site_authors",
+    "author_notes",
+    "author_events",
+    "model_versions",
 }
 
 
