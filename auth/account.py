@@ -33,7 +33,8 @@ bp = Blueprint("auth_account", __name__, url_prefix="/account")
 
 DELETED_AUTHOR_NAME = "deleted user"
 # Preference keys in User.preferences and their values until the user chooses.
-NOTIFICATION_DEFAULTS = {"notify_replies": True, "notify_decisions": True}
+# Reply mails are opt-in; decisions on your own held comment are what you asked about.
+NOTIFICATION_DEFAULTS = {"notify_replies": False, "notify_decisions": True}
 # Keys of a cached provider profile that must never leave the server, whatever a provider sends.
 SECRET_KEY_PATTERN = re.compile(r"token|secret|password", re.IGNORECASE)
 

@@ -20,7 +20,6 @@ from wtforms.validators import DataRequired, Length, Regexp
 from auth.mail import MailError, send_mail
 from auth.models import Identity, LoginLink, User
 from auth.sessions import log_in, log_out, log_out_everywhere
-from moderation import PROJECT_ROOT
 from moderation.db import utcnow
 from moderation.extensions import db, limiter
 
@@ -35,15 +34,7 @@ __all__ = [
     "send_login_link",
 ]
 
-# The project's static files live at the project root; the app's own static folder is the
-# package's, so this blueprint serves them (under /auth/static).
-bp = Blueprint(
-    "auth_email_login",
-    __name__,
-    url_prefix="/auth",
-    static_folder=str(PROJECT_ROOT / "static"),
-    static_url_path="/static",
-)
+bp = Blueprint("auth_email_login", __name__, url_prefix="/auth")
 
 LINK_LIFETIME = timedelta(minutes=15)
 LINKS_PER_ADDRESS_PER_HOUR = 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -16,14 +17,19 @@ class MailError(Exception):
     """The message could not be handed to the mail server."""
 
 
-def send_mail(to: str, subject: str, text: str, html: str) -> None:
+def send_mail(
+    to: str, subject: str, text: str, html: str, headers: Mapping[str, str] | None = None
+) -> None:
     """Send one message with plain-text and HTML alternatives to ``to``; MailError on failure."""
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_SENDER"]
     message["To"] = to
-    message["Subject"] = subject
+    # Header values never carry line breaks, whatever a title or a name contains.
+    message["Subject"] = " ".join(subject.split())
     message["Message-ID"] = make_msgid(domain=config["MAIL_SENDER"].rpartition("@")[2] or None)
+    for name, value in (headers or {}).items():
+        message[name] = " ".join(value.split())
     message.set_content(text)
     message.add_alternative(html, subtype="html")
 

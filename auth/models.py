@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from moderation.db import BigId, JSONType, enum_column_type, utcnow
 from moderation.extensions import db
@@ -136,12 +136,13 @@ class ApiToken(db.Model):
         return cls(user=user, name=name, token_hash=cls.hash(plain)), plain
 
     @classmethod
-    def find(cls, plain: str) -> ApiToken | None:
-        """The unrevoked token whose plain text is ``plain``, or None."""
+    def find(cls, plain: str, *, with_user: bool = False) -> ApiToken | None:
+        """The unrevoked token whose plain text is ``plain`` (and its user, in one query)."""
         # Looking up by hash leaks nothing through timing: the secret is never compared itself.
-        return db.session.scalar(
-            sa.select(cls).where(cls.token_hash == cls.hash(plain), cls.revoked_at.is_(None))
-        )
+        query = sa.select(cls).where(cls.token_hash == cls.hash(plain), cls.revoked_at.is_(None))
+        if with_user:
+            query = query.options(joinedload(cls.user, innerjoin=True))
+        return db.session.scalar(query)
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.id} user={self.user_id} {self.name!r}>"

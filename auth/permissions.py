@@ -21,7 +21,7 @@ from moderation.db import utcnow
 from moderation.extensions import db
 
 if TYPE_CHECKING:
-    from moderation.models import Site
+    from moderation.models import Site, SiteAuthor
 
 __all__ = [
     "ROLE_RANK",
@@ -32,6 +32,8 @@ __all__ = [
     "require_login",
     "require_site_role",
     "role_on",
+    "site_author_of",
+    "site_refusal",
 ]
 
 P = ParamSpec("P")
@@ -77,11 +79,44 @@ def _outranks(role: str | None, minimum: str) -> bool:
     return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[minimum]
 
 
-def comment_refusal(user: User | None, site: Site) -> str | None:
+def site_refusal(record: SiteAuthor | None) -> str | None:
+    """Why a site's moderators stopped an author (a user or a guest) commenting there, or None.
+
+    ``record`` is the site's ``SiteAuthor`` row for the author (None: nothing decided).
+    """
+    if record is None:
+        return None
+    if record.banned:
+        text = "You are banned from commenting on this site."
+        return f"{text} {record.ban_message}" if record.ban_message else text
+    if record.suspended_until is not None and record.suspended_until > utcnow():
+        until = record.suspended_until.isoformat(timespec="seconds")
+        text = f"You are suspended from commenting on this site until {until}."
+        return f"{text} {record.suspend_message}" if record.suspend_message else text
+    return None
+
+
+def site_author_of(user: User, site: Site) -> SiteAuthor | None:
+    """The site's record of ``user`` (bans, suspension, trust ...), if it has one."""
+    from moderation.models import SiteAuthor  # moderation.models imports auth.models
+
+    return db.session.scalar(
+        sa.select(SiteAuthor).where(SiteAuthor.site_id == site.id, SiteAuthor.user_id == user.id)
+    )
+
+
+_LOOK_UP: Any = object()  # comment_refusal's default: find the site's record itself
+
+
+def comment_refusal(
+    user: User | None, site: Site, site_author: SiteAuthor | None = _LOOK_UP
+) -> str | None:
     """Why ``user`` (None: a guest) may not comment on ``site`` now, or None if they may.
 
     The sentences are the posting service's; ``moderation.service`` should call this rule
-    rather than keep its own copy, so that the API and the widget can never disagree.
+    rather than keep its own copy, so that the API and the widget can never disagree. An
+    account-wide ban or suspension comes first, then the site's own (``site_author``: the
+    site's record of the user when the caller has already loaded it).
     """
     if user is None:
         try:
@@ -94,7 +129,9 @@ def comment_refusal(user: User | None, site: Site) -> str | None:
     if user.suspended_until is not None and user.suspended_until > utcnow():
         until = user.suspended_until.isoformat(timespec="seconds")
         return f"Your account is suspended until {until}."
-    return None
+    if site_author is _LOOK_UP:
+        site_author = site_author_of(user, site)
+    return site_refusal(site_author)
 
 
 def can(user: User | None, action: Permission | str, site: Site | None = None) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from classifier.data import TASKS, Example, available_sources, load_labelled_file, load_sources
+from classifier.model import Model
 from classifier.persist import load_model
 
 # One text in five, chosen by a hash of its text: stable across runs, data additions and models.
@@ -43,19 +44,13 @@ def _auc(examples: list[Example], scores: list[dict[str, float]], task: str) -> 
     return round(float(roc_auc_score(ys, [p for _, p in labelled])), 4)
 
 
-def compare_models(
-    active_path: Path,
-    candidate_path: Path,
-    data_dir: Path | None,
-    extra: list[Path],
+def compare_on_sets(
+    active: Model,
+    candidate: Model,
+    sets: dict[str, list[Example]],
     tolerance: float = 0.005,
 ) -> dict[str, Any]:
-    """ROC AUC of both models per set and task; the verdict is "not worse" on every fixed set."""
-    active = load_model(active_path)
-    candidate = load_model(candidate_path)
-    sets = evaluation_sets(data_dir, extra)
-    if not sets:
-        raise ValueError("no evaluation sets: give --data with training sets or --extra files")
+    """ROC AUC of two loaded models per set and task; "worse" is a drop beyond ``tolerance``."""
     rows = []
     worse = []
     for name, examples in sorted(sets.items()):
@@ -80,11 +75,29 @@ def compare_models(
                 worse.append(f"{name}/{task}: {c_auc} < {a_auc}")
     deltas = [r["delta"] for r in rows]
     return {
-        "active": {"path": str(active_path), "version": active.version},
-        "candidate": {"path": str(candidate_path), "version": candidate.version},
         "tolerance": tolerance,
         "sets": rows,
         "mean_delta": round(float(np.mean(deltas)), 4) if deltas else None,
         "worse_on": worse,
         "candidate_not_worse": not worse,
+    }
+
+
+def compare_models(
+    active_path: Path,
+    candidate_path: Path,
+    data_dir: Path | None,
+    extra: list[Path],
+    tolerance: float = 0.005,
+) -> dict[str, Any]:
+    """ROC AUC of both models per set and task; the verdict is "not worse" on every fixed set."""
+    active = load_model(active_path)
+    candidate = load_model(candidate_path)
+    sets = evaluation_sets(data_dir, extra)
+    if not sets:
+        raise ValueError("no evaluation sets: give --data with training sets or --extra files")
+    return {
+        "active": {"path": str(active_path), "version": active.version},
+        "candidate": {"path": str(candidate_path), "version": candidate.version},
+        **compare_on_sets(active, candidate, sets, tolerance),
     }

@@ -42,7 +42,9 @@ def explain(model: Model, text: str, top: int = 8) -> dict[str, list[Contributio
 
     normalized = normalize_full(text)
     prepared: Prepared = prepared_from(text, normalized)
-    row = model.featurizer.transform([prepared]).tocsr()
+    # The model's own fast path: the pipeline's transform validates its input at every step,
+    # which cost three quarters of an explanation (8.8 ms) and made the desk's cards slow.
+    row = model.transform_prepared([prepared]).tocsr()
     values = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
     union = model.featurizer.named_steps["union"]
     word_size = union.transformer_list[0][1].named_steps["hash"].n_features

@@ -12,13 +12,14 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from moderation.config import build_config
-from moderation.db import set_sqlite_pragmas
+from moderation.db import SQLiteWriteLock, set_sqlite_pragmas
 from moderation.extensions import csrf, db, limiter, login_manager, migrate
 
-__all__ = ["MIGRATIONS", "PROJECT_ROOT", "TEMPLATES", "create_app"]
+__all__ = ["MIGRATIONS", "PROJECT_ROOT", "STATIC", "TEMPLATES", "create_app"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "templates"
+STATIC = PROJECT_ROOT / "static"
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
@@ -30,13 +31,25 @@ def create_app(
     # importing the models at the top of this package would make a cycle.
     import auth
     from auth.models import User
-    from moderation import api, cli, errors, views
+    from moderation import (
+        api,
+        cli,
+        console,
+        desk_views,
+        embed,
+        errors,
+        jobs,
+        learning,
+        notify,
+        views,
+    )
 
     app = Flask(
         __name__,
         instance_relative_config=True,
         instance_path=os.path.abspath(instance_path) if instance_path is not None else None,
         template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
     )
     app.config.from_mapping(build_config(Path(app.instance_path), os.environ, config or {}))
     os.makedirs(app.instance_path, exist_ok=True)  # the SQLite file and the secret key live here
@@ -52,6 +65,9 @@ def create_app(
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", set_sqlite_pragmas)
+            database = db.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                SQLiteWriteLock(os.path.abspath(database)).install(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     csrf.init_app(app)
     limiter.init_app(app)
@@ -73,6 +89,12 @@ def create_app(
     auth.register(app)
     errors.register_error_handlers(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(desk_views.bp)  # the review desk's pages (/moderate)
+    app.register_blueprint(embed.bp)  # /embed.js and the comment iframe (/embed/...)
     api.init_app(app)  # the JSON API and its OpenAPI document under /api/v1
     cli.register_commands(app)
+    learning.register_commands(app)  # flask classifier ...
+    jobs.init_app(app)  # background jobs: RQ with REDIS_URL, else threads (`flask jobs`)
+    notify.init_app(app)  # e-mail notifications, /notifications/unsubscribe, `flask notify`
+    console.init_app(app)  # the site owners' console (/console) and webhooks
     return app

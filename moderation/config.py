@@ -20,6 +20,8 @@
 | ``MAIL_SENDER`` | the From address | ``no-reply@localhost`` |
 | ``SESSION_COOKIE_SECURE`` | ``true``: HTTPS cookies, SameSite=None, Partitioned | on https |
 | ``OAUTH_*`` | X and Facebook sign-in (see ``docs/login.md``) | unset, real endpoints |
+| ``WEBHOOKS_ALLOW_PRIVATE`` | webhooks may call private and loopback hosts (tests) | ``false`` |
+| ``WEBHOOKS_TIMEOUT`` | seconds one webhook delivery may take | 5 |
 
 A mapping passed to ``create_app`` overrides all of it (tests use that).
 """
@@ -105,7 +107,9 @@ def build_config(
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": env.boolean("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", redis_url or "memory://"),
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # Off: Flask-Limiter would put Retry-After on every response of a limited route (201s
+        # included) and override the flood limit's; moderation.errors sets it on 429s.
+        "RATELIMIT_HEADERS_ENABLED": False,
         # Classifier
         "CLASSIFIER_MODEL_PATH": env.text("CLASSIFIER_MODEL_PATH", "") or shipped_model_path(),
         # Moderation
@@ -120,6 +124,9 @@ def build_config(
         "MAIL_PASSWORD": env.text("MAIL_PASSWORD", "") or None,
         "MAIL_SENDER": env.text("MAIL_SENDER", "no-reply@localhost"),
         "MAIL_TIMEOUT": env.integer("MAIL_TIMEOUT", 10),
+        # Webhooks (moderation/webhooks.py): private addresses are refused (SSRF) unless allowed.
+        "WEBHOOKS_ALLOW_PRIVATE": env.boolean("WEBHOOKS_ALLOW_PRIVATE", False),
+        "WEBHOOKS_TIMEOUT": env.integer("WEBHOOKS_TIMEOUT", 5),
         # OAuth: sign in with X and Facebook (docs/login.md lists every key)
         "OAUTH_X_CLIENT_ID": env.text("OAUTH_X_CLIENT_ID", "") or None,
         "OAUTH_X_CLIENT_SECRET": env.text("OAUTH_X_CLIENT_SECRET", "") or None,

@@ -541,4 +541,11 @@ def seed(reset: bool = False, port: str | int | None = None) -> dict[str, Any]:
         ],
         "accounts": accounts,
         "comments": {str(status): statuses.get(str(status), 0) for status in Status},
+        # The review desk: moderators log in by e-mail; without MAIL_SERVER the login link is
+        # written to the console of the running app.
+        "desk": {
+            "path": "/moderate",
+            "login": f"Open /auth/login?next=/moderate and ask for a link for "
+            f"moderator@{DEMO_EMAIL_DOMAIN}; without MAIL_SERVER the link appears in this console.",
+        },
     }

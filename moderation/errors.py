@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
+
+from moderation.extensions import limiter
 
 __all__ = ["ApiError", "register_error_handlers", "wants_json"]
 
@@ -92,6 +97,14 @@ def _handle_http_exception(error: HTTPException) -> Response:
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
+    if isinstance(error, RateLimitExceeded) and "Retry-After" not in response.headers:
+        # Flask-Limiter's own headers are off (they put a Retry-After on every response of a
+        # limited route, 201s included, overriding the flood limit's): say it on its 429s only.
+        reset_at = error.limit.limit.get_expiry() if error.limit is not None else 60
+        current = limiter.current_limit
+        if current is not None:
+            reset_at = current.reset_at - time.time()
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset_at)))
     return response
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blinker import Namespace
 
-__all__ = ["comment_decided", "comment_posted"]
+__all__ = ["author_acted", "comment_decided", "comment_posted"]
 
 _signals = Namespace()
 
@@ -12,3 +12,6 @@ _signals = Namespace()
 comment_posted = _signals.signal("comment-posted")
 # Sent with ``comment=``, ``decision=`` (the human Decision) and ``actor=``.
 comment_decided = _signals.signal("comment-decided")
+# Sent after a moderator's action on an author is committed, with ``site=``, ``event=`` (the
+# AuthorEvent), ``author=`` (the User, or None for a guest), ``guest_email=`` and ``actor=``.
+author_acted = _signals.signal("author-acted")

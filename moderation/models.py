@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import secrets
 from datetime import datetime
 from enum import StrEnum
@@ -28,7 +30,10 @@ __all__ = [
     "ReportReason",
     "Site",
     "SiteAuthor",
+    "SiteInvite",
     "Thread",
+    "Webhook",
+    "WebhookDelivery",
     "new_site_key",
     "normalise_origin",
 ]
@@ -80,6 +85,13 @@ def normalise_origin(value: str) -> str:
     return f"{scheme}://{host}"
 
 
+@functools.lru_cache(maxsize=256)
+def _settings_from_json(text: str) -> SiteSettings:
+    # Validating the settings costs more than the rest of a comment's policy check, and they
+    # rarely change: SiteSettings is immutable, so one validated copy per distinct value serves.
+    return SiteSettings.from_dict(json.loads(text))
+
+
 class Site(db.Model):
     """A news site that embeds the comments: its public key, origins and moderation settings."""
 
@@ -95,6 +107,8 @@ class Site(db.Model):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # HS256 key for the site's own single sign-on tokens (must be readable to verify them).
     sso_secret: Mapped[str | None] = mapped_column(sa.String(128))
+    # When the moderators' digest was last sent (claimed by one conditional UPDATE).
+    digest_sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # Write-only: a site has too many threads (and a thread too many comments) to load them
@@ -109,7 +123,7 @@ class Site(db.Model):
     @property
     def moderation_settings(self) -> SiteSettings:
         """The site's settings, validated (ValueError with a sentence if the stored data is bad)."""
-        return SiteSettings.from_dict(self.settings or {})
+        return _settings_from_json(json.dumps(self.settings or {}, sort_keys=True))
 
     @moderation_settings.setter
     def moderation_settings(self, value: SiteSettings) -> None:
@@ -167,6 +181,9 @@ class Comment(db.Model):
         # An author's standing on a site: approved and recent rejected comments, counted from
         # the index alone.
         sa.Index("ix_comments_author_site_status", "author_id", "site_id", "status", "created_at"),
+        # A queue across several sites (a moderator's "all my sites"), oldest first: walked in
+        # order and filtered by site, instead of sorting every held comment of those sites.
+        sa.Index("ix_comments_status_created", "status", "created_at", "id"),
         # The Reported queue: comments readers reported past the site's threshold.
         sa.Index("ix_comments_site_review_created", "site_id", "needs_review", "created_at", "id"),
     )
@@ -210,6 +227,13 @@ class Comment(db.Model):
     shadow: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # The author was asked to reconsider (nudge) and posted anyway.
     nudged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The classifier's strongest reasons as [[start, end, "abuse"|"spam", label], ...] in
+    # ``body``, worked out once in the background for comments the desk shows (None: not yet).
+    explained: Mapped[list[list[Any]] | None] = mapped_column(JSONType, default=None)
+    # When its author last edited it (within the site's edit window); None: never edited.
+    edited_at: Mapped[datetime | None]
+    # Readers' likes (CommentLike rows), kept here for "most liked" sorting.
+    like_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (read by SQLAlchemy)
 
@@ -398,3 +422,101 @@ class ModelVersion(db.Model):
 
     def __repr__(self) -> str:
         return f"<ModelVersion {self.version} {self.state}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The site owners' console: invitations, webhooks and their deliveries
+# ---------------------------------------------------------------------------------------------
+
+
+class SiteInvite(db.Model):
+    """An owner's invitation to moderate a site, by e-mail; only the token's SHA-256 is kept."""
+
+    __tablename__ = "site_invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(sa.String(254))  # lower-cased
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    site: Mapped[Site] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<SiteInvite {self.id} site={self.site_id} {self.email}>"
+
+
+class Webhook(db.Model):
+    """A URL the service POSTs signed events of one site to."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    site_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    # ["comment.created", "comment.decided"]; assign a new list to change it.
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # HMAC-SHA256 key of the signatures (readable: it signs every delivery).
+    secret: Mapped[str] = mapped_column(sa.String(128))
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Webhook {self.id} site={self.site_id} {self.url!r}>"
+
+
+class WebhookDelivery(db.Model):
+    """One event sent (or being sent) to one webhook: the exact body and how the attempts went."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)  # the raw JSON body, signed as sent
+    # "pending" (not tried yet), "retrying", "delivered" or "failed" (no attempts left)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    response_code: Mapped[int | None]
+    error: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None]
+
+    webhook: Mapped[Webhook] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<WebhookDelivery {self.id} webhook={self.webhook_id} {self.status}>"
+
+
+class CommentLike(db.Model):
+    """A reader's like of a comment (one per reader and comment)."""
+
+    __tablename__ = "comment_likes"
+    __table_args__ = (sa.UniqueConstraint("comment_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("comments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CommentLike comment={self.comment_id} user={self.user_id}>"

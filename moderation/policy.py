@@ -187,7 +187,13 @@ _KINDS: dict[str, tuple[_Checker, Callable[[str], Any]]] = {
     "edit_minutes": (_count(0), _parse_count),
     # 0 would send every comment, reported or not, to the queue
     "reports_to_queue": (_count(1), _parse_count),
+    "reports_to_hide": (_count(0), _parse_count),
+    "new_account_days": (_count(0), _parse_count),
+    "new_account_report_weight": (_probability, _parse_probability),
     "deleted_account_comments": (_deletion, str.lower),
+    "notify_authors": (_flag, _parse_flag),
+    "digest_pending": (_count(0), _parse_count),
+    "digest_minutes": (_count(0), _parse_count),
 }
 
 
@@ -215,7 +221,13 @@ class SiteSettings:
     allow_guests: bool = False
     edit_minutes: int = 5
     reports_to_queue: int = 3
+    reports_to_hide: int = 5
+    new_account_days: int = 7
+    new_account_report_weight: float = 0.5
     deleted_account_comments: str = "anonymise"
+    notify_authors: bool = True
+    digest_pending: int = 20
+    digest_minutes: int = 60
 
     FIELDS: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
@@ -239,12 +251,26 @@ class SiteSettings:
             "flood_seconds": "Minimum seconds between two comments of one author (0: off).",
             "duplicate_minutes": "The same text from the same author within this many minutes "
             "is refused (0: off).",
-            "nudge": "Reserved: a score (0 to 1) for asking authors to reconsider a comment.",
+            "nudge": "Abuse score (0 to 1) from which a signed-in author is first asked to "
+            "reconsider (edit or post anyway) before the comment is routed; none: never.",
             "allow_guests": "Whether people who are not logged in may comment.",
             "edit_minutes": "Minutes during which an author may edit a comment.",
-            "reports_to_queue": "Reader reports that send a published comment back to the queue.",
+            "reports_to_queue": "Reader reports (weighted) that put a published comment in the "
+            "Reported queue; it stays visible.",
+            "reports_to_hide": "Reader reports (weighted) that hide a published comment until a "
+            "moderator reviews it, and put it in the Reported queue (0: never hide).",
+            "new_account_days": "Accounts younger than this many days are new: their reports "
+            "count less.",
+            "new_account_report_weight": "What one report from a new account counts (0 to 1).",
             "deleted_account_comments": "When a commenter deletes their account: “anonymise” "
             "keeps their comments as “deleted user”; “remove” takes them down.",
+            "notify_authors": "E-mail an author when a moderator approves or rejects their held "
+            "comment.",
+            "digest_pending": "E-mail the site's moderators a digest when this many comments wait "
+            "in the Pending queue (0: off).",
+            "digest_minutes": "E-mail the digest when the oldest pending comment waited this many "
+            "minutes; also the least time between two digests (0: off; digests then come at "
+            "most hourly).",
         }
     )
 
@@ -574,3 +600,20 @@ def decide(
     else:
         status = Status.PUBLISHED
     return Verdict(status, reasons)
+
+
+def nudge_reason(text: str, scores: Scores | None, settings: SiteSettings) -> Reason | None:
+    """Why to ask the author to reconsider before routing the comment, or None (pure)."""
+    if settings.nudge is None or scores is None or not _usable(scores):
+        return None
+    if scores.abuse < settings.nudge:
+        return None
+    # Certain rejection is not softened into a question.
+    if settings.abuse_reject is not None and scores.abuse >= settings.abuse_reject:
+        return None
+    if settings.banned_words and _match_forms(_text_forms(text), settings.banned_words):
+        return None
+    return Reason(
+        "nudge",
+        f"abuse score {scores.abuse:.2f} reaches the site's nudge threshold {settings.nudge:.2f}",
+    )

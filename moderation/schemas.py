@@ -13,6 +13,7 @@ from moderation.status import Status
 
 __all__ = [
     "CommentCreateSchema",
+    "CommentEditSchema",
     "CommentEnvelopeSchema",
     "CommentListQuerySchema",
     "CommentListSchema",
@@ -20,6 +21,7 @@ __all__ = [
     "CountsSchema",
     "DecisionCreateSchema",
     "ErrorSchema",
+    "LikeEnvelopeSchema",
     "MeSchema",
     "ModeratedCommentEnvelopeSchema",
     "QueueQuerySchema",
@@ -65,6 +67,21 @@ class CommentCreateSchema(ma.Schema):
     )
     name = fields.Str(allow_none=True, metadata={"description": "A guest's name."})
     email = fields.Str(allow_none=True, metadata={"description": "A guest's e-mail address."})
+    nudge = fields.Bool(
+        load_default=False,
+        metadata={
+            "description": "The client can ask the author to reconsider: a signed-in author's "
+            "comment above the site's nudge threshold is then answered 200 with `nudge` and not "
+            "stored."
+        },
+    )
+    nudged = fields.Bool(
+        load_default=False,
+        metadata={
+            "description": "This is the author's second submission after a nudge: it is "
+            "routed normally and the nudge is recorded."
+        },
+    )
 
 
 class CommentListQuerySchema(_Query):
@@ -72,7 +89,7 @@ class CommentListQuerySchema(_Query):
 
     site = fields.Str(required=True)
     url = fields.Str(required=True, validate=validate.Length(min=1, max=MAX_URL))
-    sort = fields.Str(load_default="oldest", validate=validate.OneOf(("oldest", "newest")))
+    sort = fields.Str(load_default="oldest", validate=validate.OneOf(("oldest", "newest", "liked")))
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
     cursor = fields.Str(
         load_default=None, metadata={"description": "``next_cursor`` of the previous page."}
@@ -174,6 +191,10 @@ class CommentSchema(ma.Schema):
     html = fields.Str()
     created_at = fields.DateTime()
     status = fields.Str()
+    edited_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When its author last edited it."}
+    )
+    like_count = fields.Int(metadata={"description": "Readers' likes."})
     reasons = fields.List(
         fields.Nested(ReasonSchema),
         metadata={"description": "Why it is held (only for the author's own held comment)."},
@@ -184,6 +205,19 @@ class CommentEnvelopeSchema(ma.Schema):
     """One comment."""
 
     comment = fields.Nested(CommentSchema)
+
+
+class NudgeSchema(ma.Schema):
+    """A question to the author before their comment is routed."""
+
+    message = fields.Str()
+    reasons = fields.List(fields.Nested(ReasonSchema))
+
+
+class NudgeEnvelopeSchema(ma.Schema):
+    """The answer to a nudged submission: nothing was stored."""
+
+    nudge = fields.Nested(NudgeSchema)
 
 
 class CommentListSchema(ma.Schema):
@@ -284,3 +318,26 @@ class MeSchema(ma.Schema):
     """Who the request is signed in as."""
 
     user = fields.Nested(UserSchema)
+
+
+class CommentEditSchema(ma.Schema):
+    """The new text of one's own comment (within the site's edit window)."""
+
+    body = fields.Str(
+        required=True,
+        metadata={"description": f"The comment (Markdown subset, at most {MAX_BODY} characters)."},
+    )
+
+
+class LikeSchema(ma.Schema):
+    """A comment's likes after a reader liked or unliked it."""
+
+    id = fields.Int()
+    like_count = fields.Int()
+    liked = fields.Bool()
+
+
+class LikeEnvelopeSchema(ma.Schema):
+    """The answer to a like or an unlike."""
+
+    comment = fields.Nested(LikeSchema)

@@ -1,9 +1,12 @@
 """The classifier as the web app uses it: loaded once per process, failing closed.
 
-The model file is ``CLASSIFIER_MODEL_PATH`` (the shipped model by default). It is loaded on first
-use, by one thread while the others wait, and kept for the life of the process. A missing,
-corrupt or failing model never stops a comment from being stored: ``score_comment`` returns
-None and the policy holds the comment with the reason ``classifier_unavailable``.
+The model file is ``CLASSIFIER_MODEL_PATH`` when it names another file than the shipped model;
+otherwise it is the active model version (``flask classifier ...``, moderation/learning.py), read
+from the database at most every ``ACTIVE_CHECK_SECONDS`` per process, and the shipped model when
+no version is active. A file is loaded on first use, by one thread while the others wait, and
+kept until another version becomes active. A missing, corrupt or failing model never stops a
+comment from being stored: ``score_comment`` returns None and the policy holds the comment with
+the reason ``classifier_unavailable``.
 """
 
 from __future__ import annotations
@@ -11,34 +14,112 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import current_app, has_app_context
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
 
 import classifier
+from moderation.extensions import db
+from moderation.models import ModelVersion
 from moderation.policy import Scores
 
 if TYPE_CHECKING:
     from classifier.model import Model
 
-__all__ = ["ensure_loaded", "loaded", "model_path", "model_version", "score_comment"]
+__all__ = [
+    "SHIPPED_MODEL",
+    "ensure_loaded",
+    "forget_active",
+    "loaded",
+    "model_path",
+    "model_version",
+    "resolve_model_file",
+    "score_comment",
+]
 
 log = logging.getLogger(__name__)
 
 # A model that failed to load is tried again after this long, not on every comment: loading a
 # damaged file costs time, but a file replaced by a deploy should be picked up eventually.
 RETRY_SECONDS = 60.0
+# How often a process asks the database which model version is active: a promotion or a
+# rollback reaches every web process within this time, at one small query per interval.
+ACTIVE_CHECK_SECONDS = 30.0
+# The stored path of the shipped model: it moves with the installed package.
+SHIPPED_MODEL = "shipped"
 
 _lock = threading.Lock()
 _models: dict[str, Model] = {}
 _failures: dict[str, float] = {}  # path -> monotonic time of the last failed load
+# app -> (monotonic time of the last check, the active version's file or None)
+_active: weakref.WeakKeyDictionary[Flask, tuple[float, str | None]] = weakref.WeakKeyDictionary()
+
+
+def resolve_model_file(stored: str, instance_path: str) -> Path:
+    """The file a ``ModelVersion.path`` names: the shipped model, or a path in the instance."""
+    if stored == SHIPPED_MODEL:
+        return Path(classifier.DEFAULT_MODEL_PATH)
+    path = Path(stored)
+    return path if path.is_absolute() else Path(instance_path) / path
+
+
+def _active_file(app: Flask) -> str | None:
+    """The active version's file, re-read from the database at most every interval."""
+    now = time.monotonic()
+    checked = _active.get(app)
+    if checked is not None and now - checked[0] < ACTIVE_CHECK_SECONDS:
+        return checked[1]
+    previous = checked[1] if checked is not None else None
+    # Marked as checked first, so that concurrent requests do not all ask at once.
+    _active[app] = (now, previous)
+    try:
+        # Through the request's own session, in a savepoint: a second pooled connection per
+        # request can exhaust the pool under load (every thread holding one, waiting for
+        # another), and the savepoint keeps a failure from spoiling the caller's transaction.
+        with db.session.begin_nested():
+            stored = db.session.scalar(
+                sa.select(ModelVersion.path)
+                .where(ModelVersion.state == "active")
+                .order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc())
+                .limit(1)
+            )
+    except sa.exc.SQLAlchemyError:
+        log.exception("Could not read the active model version; keeping %s", previous)
+        return previous
+    path = str(resolve_model_file(stored, app.instance_path)) if stored else None
+    _active[app] = (now, path)
+    if previous is not None and previous != path:
+        log.info("The active model changed from %s to %s", previous, path)
+        _forget_model(previous)
+    return path
+
+
+def _forget_model(path: str) -> None:
+    # The shipped model stays: the classifier package keeps it for the process anyway.
+    if Path(path) != Path(classifier.DEFAULT_MODEL_PATH):
+        with _lock:
+            _models.pop(path, None)
+
+
+def forget_active() -> None:
+    """Read the active version again on next use (this process changed it)."""
+    _active.clear()
 
 
 def model_path() -> str:
-    """The model file of the current app (the shipped model when none is configured)."""
-    configured = current_app.config.get("CLASSIFIER_MODEL_PATH") if has_app_context() else None
-    return str(Path(configured)) if configured else str(classifier.DEFAULT_MODEL_PATH)
+    """The model file of the current app: configured, else the active version, else shipped."""
+    shipped = str(classifier.DEFAULT_MODEL_PATH)
+    if not has_app_context():
+        return shipped
+    configured = current_app.config.get("CLASSIFIER_MODEL_PATH")
+    # The configuration defaults to the shipped model; any other file is a deliberate choice
+    # that wins over the versions in the database.
+    if configured and Path(configured) != Path(shipped):
+        return str(Path(configured))
+    return _active_file(current_app._get_current_object()) or shipped  # type: ignore[attr-defined]
 
 
 def _load(path: str) -> Model | None:

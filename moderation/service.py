@@ -26,14 +26,32 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
-from auth.permissions import comment_refusal
+from auth.permissions import comment_refusal, site_author_of, site_refusal
 from moderation import events, scoring
 from moderation.db import utcnow
 from moderation.extensions import db
-from moderation.models import ActorType, Comment, Decision, Site, Thread, normalise_origin
-from moderation.policy import AuthorStanding, InvalidSettings, SiteSettings, Verdict, decide
+from moderation.models import (
+    ActorType,
+    Comment,
+    CommentLike,
+    Decision,
+    Site,
+    SiteAuthor,
+    Thread,
+    normalise_origin,
+)
+from moderation.policy import (
+    AuthorStanding,
+    InvalidSettings,
+    Reason,
+    SiteSettings,
+    Verdict,
+    decide,
+    nudge_reason,
+)
 from moderation.render import InvalidBody, clean_body, render_markdown
 from moderation.status import Action, Status
 
@@ -74,10 +92,17 @@ MAX_EMAIL = 254
 MAX_USER_AGENT = 512
 MAX_REASON = 500
 STANDING_DAYS = 90  # how far back rejections count against an author
+NUDGE_MESSAGE = (
+    "This comment may break the community guidelines. Would you like to edit it before "
+    "posting? You can also post it as it is."
+)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)  # last_used_at is written at most this often
 STAFF_ROLES = frozenset({SiteRole.MODERATOR.value, SiteRole.OWNER.value, Role.ADMIN.value})
 OWNER_ROLES = frozenset({SiteRole.OWNER.value, Role.ADMIN.value})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+SHADOW_REASON = Reason(
+    "shadow_banned", "a moderator shadow-banned the author: only they see their comments"
+)
 
 T = TypeVar("T")
 
@@ -128,6 +153,16 @@ class Conflict(ServiceError):
     status = 409
 
 
+class Nudge(ServiceError):
+    """Not stored: the author is asked to reconsider first (answered 200, not as an error)."""
+
+    status = 200
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(NUDGE_MESSAGE, {"reasons": [reason.to_dict()]})
+        self.reason = reason
+
+
 class TooManyRequests(ServiceError):
     """Too soon after the previous comment; ``retry_after`` says how many seconds to wait."""
 
@@ -145,12 +180,24 @@ class TooManyRequests(ServiceError):
 # ---------------------------------------------------------------------------------------------
 
 
-def _in_transaction(work: Callable[[], T]) -> T:
-    """Run ``work`` and commit; on a lost race (unique key, lock, stale row) run it once more."""
+def _in_transaction(work: Callable[[], T], *, keep_loaded: bool = False) -> T:
+    """Run ``work`` and commit; on a lost race (unique key, lock, stale row) run it once more.
+
+    ``keep_loaded``: the objects keep the values just written instead of being reloaded on the
+    next attribute access (saves the answer to a post two SELECTs).
+    """
     for attempt in (1, 2):
         try:
             result = work()
-            db.session.commit()
+            if keep_loaded:
+                session = db.session()
+                session.expire_on_commit = False
+                try:
+                    session.commit()
+                finally:
+                    session.expire_on_commit = True
+            else:
+                db.session.commit()
             return result
         except (sa.exc.IntegrityError, sa.exc.OperationalError, StaleDataError) as exc:
             db.session.rollback()
@@ -329,6 +376,8 @@ class NewComment:
     guest_name: str | None = None
     guest_email: str | None = None
     origin: str | None = None  # the request's Origin header, if any (cross-origin requests)
+    nudge: bool = False  # the client can ask the author to reconsider (the widget can)
+    nudged: bool = False  # the author's second submission after a nudge
     ip: str | None = None
     user_agent: str | None = None
 
@@ -338,6 +387,8 @@ class _Identity:
     user: User | None
     name: str
     guest_email: str | None
+    # What the site's moderators decided about the author (trust, pre-moderation, shadow ban).
+    record: SiteAuthor | None = None
 
     def owns(self) -> sa.ColumnElement[bool]:
         """A condition matching this author's comments."""
@@ -347,18 +398,24 @@ class _Identity:
 
 
 def _identity(request: NewComment, site: Site, settings: SiteSettings) -> _Identity:
-    user = _reload_user(request.author, lock=True)
+    if db.session.get_bind().dialect.name == "sqlite":
+        # The author was loaded by this request a moment ago, and SQLite serialises writers
+        # anyway: reading the row again would change nothing.
+        user = request.author
+    else:
+        user = _reload_user(request.author, lock=True)
     if request.author is not None and user is None:
         raise Unauthorized("Your account no longer exists; sign in again.")
     if user is not None:
         # One rule for "may this person comment", shared with the views (auth.permissions).
-        refusal = comment_refusal(user, site)
+        record = site_author_of(user, site)
+        refusal = comment_refusal(user, site, record)
         if refusal is not None:
             extra = {}
             if user.suspended_until is not None and not user.banned:
                 extra["suspended_until"] = _iso(user.suspended_until)
             raise Forbidden(refusal, extra)
-        return _Identity(user, user.display_name[:MAX_NAME], None)
+        return _Identity(user, user.display_name[:MAX_NAME], None, record)
 
     if not settings.allow_guests:
         raise Unauthorized("Sign in to comment on this site.")
@@ -374,7 +431,17 @@ def _identity(request: NewComment, site: Site, settings: SiteSettings) -> _Ident
         )
     if len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email):
         raise Invalid(f"“{request.guest_email}” is not an e-mail address.")
-    return _Identity(None, name, email)
+    record = db.session.scalar(
+        sa.select(SiteAuthor).where(
+            SiteAuthor.site_id == site.id,
+            SiteAuthor.user_id.is_(None),
+            SiteAuthor.guest_email == email,
+        )
+    )
+    refusal = site_refusal(record)  # a guest address the site's moderators banned
+    if refusal is not None:
+        raise Forbidden(refusal)
+    return _Identity(None, name, email, record)
 
 
 def _check_origin(site: Site, origin: str | None) -> None:
@@ -420,14 +487,18 @@ def _thread_for(site: Site, url: str, title: str) -> Thread:
     return thread
 
 
-def _check_parent(thread: Thread, parent_id: int | None) -> None:
+def _check_parent(thread: Thread, parent_id: int | None, who: _Identity) -> None:
     if parent_id is None:
         return
     parent = db.session.get(Comment, parent_id)
-    # A comment in another thread (or site) is reported like a missing one: never reveal it.
-    if parent is None or parent.thread_id != thread.id:
+    # A shadow-banned author sees their own comments as published, and may answer them.
+    own_shadow = parent is not None and parent.shadow and who.user is not None
+    own_shadow = own_shadow and parent.author_id == who.user.id
+    # A comment in another thread (or site), or someone else's shadow comment, is reported
+    # like a missing one: never reveal it.
+    if parent is None or parent.thread_id != thread.id or (parent.shadow and not own_shadow):
         raise Invalid(f"There is no comment {parent_id} on this article to reply to.")
-    if parent.status != Status.PUBLISHED:
+    if parent.status != Status.PUBLISHED and not own_shadow:
         raise Invalid("You can only reply to a published comment.")
 
 
@@ -466,32 +537,38 @@ def _check_repeats(site: Site, settings: SiteSettings, who: _Identity, body_hash
 
 
 def _standing(site: Site, who: _Identity) -> AuthorStanding:
-    approved = db.session.scalar(
-        sa.select(sa.func.count(Comment.id)).where(
-            Comment.site_id == site.id, who.owns(), Comment.status == Status.PUBLISHED
-        )
-    )
+    since = utcnow() - timedelta(days=STANDING_DAYS)
+    # One pass over the author's comments on the site (an index-only scan for users).
+    approved, rejected = db.session.execute(
+        sa.select(
+            sa.func.count().filter(Comment.status == Status.PUBLISHED),
+            sa.func.count().filter(
+                Comment.status.in_((Status.REJECTED, Status.SPAM)), Comment.created_at >= since
+            ),
+        ).where(Comment.site_id == site.id, who.owns())
+    ).one()
+    record = who.record
+    flags = {
+        "trusted": bool(record and record.trusted),
+        "premoderate": bool(record and record.premoderate),
+    }
     if who.user is None:
-        return AuthorStanding(approved=approved or 0, guest=True)
-    rejected = db.session.scalar(
-        sa.select(sa.func.count(Comment.id)).where(
-            Comment.site_id == site.id,
-            who.owns(),
-            Comment.status.in_((Status.REJECTED, Status.SPAM)),
-            Comment.created_at >= utcnow() - timedelta(days=STANDING_DAYS),
-        )
-    )
-    return AuthorStanding(approved=approved or 0, rejected=rejected or 0)
+        return AuthorStanding(approved=approved or 0, guest=True, **flags)
+    return AuthorStanding(approved=approved or 0, rejected=rejected or 0, **flags)
 
 
 def _bump_count(thread_id: int, delta: int) -> None:
-    # Done in SQL so that concurrent comments on one article cannot lose an increment.
+    # Done in SQL so that concurrent comments on one article cannot lose an increment; on the
+    # table rather than the entity, which spares the ORM's bulk-update bookkeeping.
+    threads = Thread.__table__
     db.session.execute(
-        sa.update(Thread)
-        .where(Thread.id == thread_id)
-        .values(comment_count=Thread.comment_count + delta)
-        .execution_options(synchronize_session=False)
+        sa.update(threads)
+        .where(threads.c.id == thread_id)
+        .values(comment_count=threads.c.comment_count + delta)
     )
+    loaded = db.session.identity_map.get(identity_key(Thread, thread_id))
+    if loaded is not None:
+        db.session.expire(loaded, ["comment_count"])  # read again when next asked for
 
 
 def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
@@ -503,6 +580,10 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
     html = render_markdown(body)
     body_hash = _body_hash(body)
     title = _clean_title(request.title)
+    # Scored before the transaction: the model needs no database, and scoring inside it would
+    # hold SQLite's single writer lock (and a pooled connection) for the model's time, or
+    # open a second connection from inside the transaction to look up the active model.
+    scores = scoring.score_comment(body)
 
     def work() -> tuple[Comment, Verdict]:
         site = _find_site(request.site_key)
@@ -513,15 +594,28 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
         thread = _thread_for(site, url, title)
         if thread.closed:
             raise Forbidden("Comments are closed on this article.")
-        _check_parent(thread, request.parent_id)
+        _check_parent(thread, request.parent_id, who)
         _check_repeats(site, settings, who, body_hash)
 
-        scores = scoring.score_comment(body)
+        nudge = nudge_reason(body, scores, settings) if who.user is not None else None
+        if nudge is not None and request.nudge and not request.nudged:
+            raise Nudge(nudge)  # nothing written: the transaction is rolled back
         verdict = decide(body, scores, settings, _standing(site, who))
+        shadow = who.record is not None and who.record.shadow_banned
+        if shadow:
+            # Stored rejected (moderators find it in Rejected), shown to its author alone.
+            verdict = Verdict(Status.REJECTED, (SHADOW_REASON, *verdict.reasons))
         reasons = [reason.to_dict() for reason in verdict.reasons]
+        if request.nudged:
+            outcome = "posted it anyway" if nudge is not None else "changed it"
+            reasons.append(
+                {"code": "nudged", "message": f"the author was asked to reconsider and {outcome}"}
+            )
         comment = Comment(
-            thread_id=thread.id,
-            site_id=site.id,
+            # The objects themselves, not only their ids: the session holds loaded objects
+            # weakly, and the answer and the notifications read the thread after the commit.
+            thread=thread,
+            site=site,
             parent_id=request.parent_id,
             author_id=who.user.id if who.user is not None else None,
             author_name=who.name,
@@ -536,6 +630,8 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
             ip_hash=_ip_hash(request.ip),
             user_agent=(request.user_agent or None) and request.user_agent[:MAX_USER_AGENT],
             body_hash=body_hash,
+            nudged=request.nudged,
+            shadow=shadow,
         )
         comment.decisions.append(
             Decision(
@@ -553,8 +649,10 @@ def submit_comment(request: NewComment) -> tuple[Comment, Verdict]:
         db.session.flush()
         return comment, verdict
 
-    comment, verdict = _in_transaction(work)
+    comment, verdict = _in_transaction(work, keep_loaded=True)
     events.comment_posted.send(current_app._get_current_object(), comment=comment)
+    if comment.shadow:
+        verdict = Verdict(Status.PUBLISHED)  # what its author is told
     return comment, verdict
 
 
@@ -596,8 +694,13 @@ def decide_comment(
     expected_version: int | None = None,
     reason: str | None = None,
     site_keys: set[str] | None = None,
+    notify: bool | None = None,
 ) -> Comment:
-    """Record a moderator's decision on a comment, refusing one that someone already took."""
+    """Record a moderator's decision on a comment, refusing one that someone already took.
+
+    ``notify`` True or False overrides the site's option of telling the author (recorded as the
+    reason ``notify_author`` or ``no_notification`` for the notifications to read).
+    """
     note = " ".join((reason or "").split())
     if len(note) > MAX_REASON:
         raise Invalid(f"The reason must be at most {MAX_REASON} characters long.")
@@ -623,15 +726,34 @@ def decide_comment(
 
         human = _last_human_decision(comment.id)
         moved = expected_version is not None and expected_version != comment.version
+        # An undo (a human decision without an action) reopens the comment.
+        settled = human is not None and human.action is not None
         # The system's routing is not a human decision: the first person to act on a held
-        # comment wins; later ones hear who did it, unless the comment went back to the queue.
-        if moved or (human is not None and comment.status != Status.PENDING):
+        # comment wins; later ones hear who did it, unless the comment went back to the queue
+        # (pending, or reported by readers), or the moderator sent the version they saw, which
+        # shows they are overriding the earlier decision knowingly.
+        reopened = comment.status == Status.PENDING or comment.needs_review
+        if moved or (settled and not reopened and expected_version is None):
             raise _conflict(comment, human)
 
         before, after = comment.status, action.target
         reasons = [{"code": f"moderator_{action}", "message": f"{action} by {_display(user)}"}]
         if note:
             reasons.append({"code": "moderator_note", "message": note})
+        if comment.needs_review:
+            comment.needs_review = False
+            reasons.append(
+                {"code": "report_review_done", "message": "the comment left the Reported queue"}
+            )
+        if comment.shadow and after == Status.PUBLISHED:
+            comment.shadow = False  # approved for everyone, not only for its author
+            reasons.append({"code": "shadow_lifted", "message": "shown to everyone from now on"})
+        if notify is not None:
+            reasons.append(
+                {"code": "notify_author", "message": "the author is told of this decision"}
+                if notify
+                else {"code": "no_notification", "message": "the author is not told of it"}
+            )
         comment.status = after
         comment.decisions.append(
             Decision(
@@ -688,10 +810,14 @@ def list_comments(
     sort: str = "oldest",
     cursor: str | None = None,
     limit: int | None = None,
+    viewer: User | None = None,
 ) -> CommentPage:
-    """A page of the published comments on an article, oldest or newest first."""
-    if sort not in ("oldest", "newest"):
-        raise Invalid(f"sort must be “oldest” or “newest”, not “{sort}”.")
+    """A page of the published comments on an article, oldest or newest first.
+
+    ``viewer`` (the signed-in reader) also sees their own shadow-banned comments.
+    """
+    if sort not in ("oldest", "newest", "liked"):
+        raise Invalid(f"sort must be “oldest”, “newest” or “liked”, not “{sort}”.")
     size = _page_limit(limit)
     site = _find_site(site_key)
     canonical = canonical_url(url)
@@ -702,9 +828,12 @@ def list_comments(
         return CommentPage([], None, None)
 
     newest = sort == "newest"
-    query = sa.select(Comment).where(
-        Comment.thread_id == thread.id, Comment.status == Status.PUBLISHED
-    )
+    visible = Comment.status == Status.PUBLISHED
+    if viewer is not None:
+        visible = sa.or_(visible, sa.and_(Comment.shadow, Comment.author_id == viewer.id))
+    query = sa.select(Comment).where(Comment.thread_id == thread.id, visible)
+    if sort == "liked":
+        return _liked_page(query, thread, cursor, size)
     if cursor:
         query = query.where(_after(*_decode_cursor(sort, cursor), newest_first=newest))
     order = (Comment.created_at, Comment.id)
@@ -776,7 +905,7 @@ def moderation_queue(
 
 def authenticate_token(plain: str) -> User | None:
     """The user of an unrevoked API token, noting its use (at most once a minute)."""
-    token = ApiToken.find(plain)
+    token = ApiToken.find(plain, with_user=True)
     if token is None:
         return None
     now = utcnow()
@@ -852,3 +981,186 @@ def update_site(
         return site, role
 
     return _in_transaction(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# The widget: authors editing and deleting their own comments, readers liking comments
+# ---------------------------------------------------------------------------------------------
+
+
+def _own_comment(comment_id: int, author: User) -> tuple[Comment, SiteSettings]:
+    """The author's comment, locked, and its site's settings; 404 for anyone else's."""
+    comment = db.session.scalar(
+        sa.select(Comment).where(Comment.id == comment_id).with_for_update()
+    )
+    # Someone else's comment is "not found": its existence is no business of a stranger's.
+    if comment is None or comment.author_id is None or comment.author_id != author.id:
+        raise NotFound("There is no such comment of yours.")
+    if comment.status not in (Status.PUBLISHED, Status.PENDING):
+        raise Forbidden("This comment can no longer be changed.")
+    settings = _settings_of(comment.site)
+    created = comment.created_at
+    if created.tzinfo is None:  # SQLite hands back naive UTC
+        created = created.replace(tzinfo=utcnow().tzinfo)
+    if utcnow() - created > timedelta(minutes=settings.edit_minutes):
+        raise Forbidden(
+            f"Comments can be changed for {settings.edit_minutes} minutes after posting; "
+            "that time has passed."
+        )
+    return comment, settings
+
+
+def edit_comment(comment_id: int, author: User, body: str) -> tuple[Comment, Verdict]:
+    """Change the text of the author's own comment within the edit window, routed again."""
+    try:
+        text = clean_body(body)
+    except InvalidBody as exc:
+        raise Invalid(_sentence(str(exc)), {"fields": {"body": [_sentence(str(exc))]}}) from None
+    html = render_markdown(text)
+    scores = scoring.score_comment(text)  # before the transaction, as in submit_comment
+
+    def work() -> tuple[Comment, Verdict]:
+        comment, settings = _own_comment(comment_id, author)
+        site = comment.site
+        who = _Identity(author, comment.author_name, None, site_author_of(author, site))
+        # The new text goes through the same rules: an edit cannot smuggle abuse past them.
+        verdict = decide(text, scores, settings, _standing(site, who))
+        before = comment.status
+        # A held comment stays held for its moderator; a published one may become held.
+        after = verdict.status
+        if before == Status.PENDING and verdict.status == Status.PUBLISHED:
+            after = before
+        if comment.shadow:
+            after = before  # stays shown to its author alone
+        reasons = [reason.to_dict() for reason in verdict.reasons]
+        reasons.append({"code": "edited", "message": "the author edited the comment"})
+        comment.body = text
+        comment.html = html
+        comment.body_hash = _body_hash(text)
+        comment.spam_score = scores.spam if scores is not None else None
+        comment.abuse_score = scores.abuse if scores is not None else None
+        comment.model_version = (scores.model_version or None) if scores is not None else None
+        comment.reasons = reasons
+        comment.edited_at = utcnow()
+        comment.status = after
+        comment.decisions.append(
+            Decision(
+                site_id=site.id,
+                actor_type=ActorType.SYSTEM,
+                action=None,
+                from_status=before,
+                to_status=after,
+                reasons=reasons,
+            )
+        )
+        if before == Status.PUBLISHED and after != Status.PUBLISHED and not comment.shadow:
+            _bump_count(comment.thread_id, -1)
+        db.session.flush()
+        return comment, Verdict(after, verdict.reasons)
+
+    comment, verdict = _in_transaction(work, keep_loaded=True)
+    if comment.shadow:
+        verdict = Verdict(Status.PUBLISHED)
+    return comment, verdict
+
+
+def delete_own_comment(comment_id: int, author: User) -> Comment:
+    """Delete the author's own comment within the edit window (a system step, with why)."""
+
+    def work() -> Comment:
+        comment, _ = _own_comment(comment_id, author)
+        before = comment.status
+        comment.status = Status.DELETED
+        # Recorded as a system step with the author's reason, not as a person's decision:
+        # moderator activity, undo and conflict checks count people's decisions only.
+        comment.decisions.append(
+            Decision(
+                site_id=comment.site_id,
+                actor_type=ActorType.SYSTEM,
+                action=None,
+                from_status=before,
+                to_status=Status.DELETED,
+                reasons=[{"code": "author_deleted", "message": "deleted by its author"}],
+            )
+        )
+        if before == Status.PUBLISHED and not comment.shadow:
+            _bump_count(comment.thread_id, -1)
+        db.session.flush()
+        return comment
+
+    return _in_transaction(work, keep_loaded=True)
+
+
+def like_comment(comment_id: int, reader: User, liked: bool = True) -> Comment:
+    """Like (or unlike) a published comment; once per reader, never one's own."""
+
+    def work() -> Comment:
+        comment = db.session.get(Comment, comment_id)
+        if comment is None or comment.status != Status.PUBLISHED or comment.shadow:
+            raise NotFound("There is no such comment.")
+        if comment.author_id == reader.id:
+            raise Forbidden("You cannot like your own comment.")
+        existing = db.session.scalar(
+            sa.select(CommentLike).where(
+                CommentLike.comment_id == comment_id, CommentLike.user_id == reader.id
+            )
+        )
+        if liked and existing is None:
+            # The unique key settles a race: the loser's transaction runs again, finds the row.
+            db.session.add(CommentLike(comment_id=comment_id, user_id=reader.id))
+            delta = 1
+        elif not liked and existing is not None:
+            db.session.delete(existing)
+            delta = -1
+        else:
+            return comment
+        db.session.flush()
+        # One UPDATE, not read-modify-write, and without bumping the moderators' version.
+        db.session.execute(
+            sa.update(Comment)
+            .where(Comment.id == comment_id)
+            .values(like_count=Comment.like_count + delta)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.expire(comment, ["like_count"])
+        return comment
+
+    comment = _in_transaction(work)
+    db.session.refresh(comment)
+    return comment
+
+
+def liked_by(reader: User | None, comment_ids: Sequence[int]) -> set[int]:
+    """Which of ``comment_ids`` the reader has liked."""
+    if reader is None or not comment_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(CommentLike.comment_id).where(
+                CommentLike.user_id == reader.id, CommentLike.comment_id.in_(comment_ids)
+            )
+        )
+    )
+
+
+def _liked_page(query: Any, thread: Thread, cursor: str | None, size: int) -> CommentPage:
+    """A page of comments, most liked first; the cursor is an offset (likes change order)."""
+    offset = 0
+    if cursor:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            kind, offset = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if kind != "liked" or not isinstance(offset, int) or offset < 0:
+                raise ValueError(cursor)
+        except (ValueError, TypeError, binascii.Error, UnicodeError):
+            raise Invalid(
+                "The cursor is not valid for this list; start again without one."
+            ) from None
+    ordered = query.order_by(Comment.like_count.desc(), Comment.created_at, Comment.id)
+    rows = list(db.session.scalars(ordered.offset(offset).limit(size + 1)))
+    more = len(rows) > size
+    following = None
+    if more:
+        raw = json.dumps(["liked", offset + size], separators=(",", ":")).encode()
+        following = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return CommentPage(rows[:size], following, thread)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, jsonify, render_template
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from moderation.demo import article_for
+from moderation.demo import DEMO_SITE_KEY, article_for
 from moderation.extensions import db, limiter
 from moderation.models import Comment, Site, Thread
 from moderation.status import Status
@@ -18,6 +18,7 @@ __all__ = ["CommentNode", "bp", "comment_tree"]
 bp = Blueprint("site", __name__)
 
 FRONT_PAGE_THREADS = 50
+THEMES = ("light", "dark", "auto")
 
 
 @dataclass
@@ -39,8 +40,25 @@ def comment_tree(comments: list[Comment]) -> list[CommentNode]:
     return roots
 
 
+def _embed_host() -> str:
+    """Where the demo pages load the widget from: the service as *another* origin.
+
+    ``DEMO_EMBED_HOST`` sets it; otherwise pages viewed on localhost use 127.0.0.1 and the other
+    way round (same port), so the demo exercises the cross-origin path a customer's page does.
+    """
+    configured = current_app.config.get("DEMO_EMBED_HOST")
+    if configured:
+        return str(configured).rstrip("/")
+    host, _, port = request.host.partition(":")
+    other = "localhost" if host == "127.0.0.1" else "127.0.0.1"
+    return f"{request.scheme}://{other}{':' + port if port else ''}"
+
+
 def _first_site() -> Site | None:
-    return db.session.scalar(sa.select(Site).order_by(Site.id).limit(1))
+    # The demo newspaper when it exists (other sites may have been created before it).
+    return db.session.scalar(
+        sa.select(Site).order_by((Site.key == DEMO_SITE_KEY).desc(), Site.id).limit(1)
+    )
 
 
 @bp.get("/")
@@ -57,7 +75,7 @@ def index() -> str:
                 .limit(FRONT_PAGE_THREADS)
             )
         )
-    return render_template("site/index.html", site=site, threads=threads)
+    return render_template("site/index.html", site=site, threads=threads, embed_host=_embed_host())
 
 
 @bp.get("/articles/<slug>")
@@ -86,6 +104,9 @@ def article(slug: str) -> str:
     )
     return render_template(
         "site/article.html",
+        embed_host=_embed_host(),
+        # The demo lets readers try the widget's themes: /articles/<slug>?theme=dark.
+        theme=request.args.get("theme") if request.args.get("theme") in THEMES else None,
         site=site,
         thread=thread,
         comments=comment_tree(comments),

@@ -96,13 +96,14 @@ def test_notification_preferences_are_saved(
 ) -> None:
     log_in(client, user)
     page = client.get("/account/").text
-    assert re.search(
-        r'id="prefs-notify_replies"[^>]*checked|checked[^>]*id="prefs-notify_replies"', page
-    )
-    response = client.post("/account/preferences", data={"prefs-notify_decisions": "y"})
+    # Until the reader chooses: decisions on their held comments yes, reply mails no (opt-in).
+    checked = r'id="prefs-{0}"[^>]*checked|checked[^>]*id="prefs-{0}"'
+    assert re.search(checked.format("notify_decisions"), page)
+    assert not re.search(checked.format("notify_replies"), page)
+    response = client.post("/account/preferences", data={"prefs-notify_replies": "y"})
     assert response.status_code == 302
     db_session.refresh(user)
-    assert user.preferences == {"notify_replies": False, "notify_decisions": True}
+    assert user.preferences == {"notify_replies": True, "notify_decisions": False}
 
 
 def test_identity_is_unlinked_while_another_remains(

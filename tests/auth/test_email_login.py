@@ -243,7 +243,7 @@ def test_popup_login_ends_on_the_hand_off_page(client: FlaskClient, smtp_server:
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", done.text, re.S)
     assert scripts == [""]  # one script, loaded from a file: nothing inline
     src = re.search(r'<script src="([^"]+)"', done.text)
-    assert src is not None and src.group(1) == "/auth/static/js/popup_done.js"
+    assert src is not None and src.group(1) == "/static/js/popup_done.js"
     script = client.get(src.group(1))
     assert script.status_code == 200
     source = script.text

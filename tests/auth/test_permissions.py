@@ -37,6 +37,7 @@ OK = "ok"  # 2xx, or a redirect somewhere other than the login page
 LOGIN = "login"  # 401, or a redirect to the login page
 FORBIDDEN = "forbidden"  # 403: staff of this site without enough rank
 HIDDEN = "hidden"  # 404: not staff of this site, so the object does not exist for them
+CONFLICT = "conflict"  # 409: allowed, but the state refuses it (e.g. nothing to undo)
 
 # Routes under these prefixes need someone signed in; each must have a row in EXPECTED.
 PROTECTED_PREFIXES = ("/api/v1/moderation", "/api/v1/sites", "/moderate", "/console", "/account")
@@ -50,6 +51,18 @@ class Case:
     outcomes: tuple[str, str, str, str, str, str]
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
+
+
+# The console's settings form with every setting at its default (checkboxes ticked are "y").
+CONSOLE_SETTINGS_FORM: dict[str, str] = {
+    name: ("y" if value else "")
+    if isinstance(value, bool)
+    else "\n".join(value)
+    if isinstance(value, list)
+    else ("" if value is None else str(value))
+    for name, value in SiteSettings().to_dict().items()
+    if value is not False
+}
 
 
 # The whole policy in one table: (method, rule) -> request and expected outcome per role.
@@ -73,6 +86,69 @@ EXPECTED: dict[tuple[str, str], Case] = {
         (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
         json={"name": "Renamed Gazette"},
     ),
+    # The review desk's pages: staff only; a site the moderator does not moderate is hidden.
+    ("GET", "/moderate"): Case("/moderate?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)),
+    ("GET", "/moderate/audit"): Case(
+        "/moderate/audit?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    # The review desk API (moderation/desk_api.py). Bulk decisions answer per comment: another
+    # site's comment is a 404 inside a 200.
+    ("GET", "/api/v1/moderation/counts"): Case(
+        "/api/v1/moderation/counts?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("GET", "/api/v1/moderation/comments/<int:comment_id>"): Case(
+        "/api/v1/moderation/comments/{comment}?expand=author",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+    ),
+    ("POST", "/api/v1/moderation/decisions"): Case(
+        "/api/v1/moderation/decisions",
+        (LOGIN, FORBIDDEN, OK, OK, OK, OK),
+        json={"action": "approve", "comments": [{"id": 1}]},
+    ),
+    ("POST", "/api/v1/moderation/comments/<int:comment_id>/undo"): Case(
+        "/api/v1/moderation/comments/{comment}/undo",
+        (LOGIN, FORBIDDEN, HIDDEN, CONFLICT, CONFLICT, CONFLICT),
+    ),
+    ("GET", "/api/v1/moderation/authors/<int:user_id>"): Case(
+        "/api/v1/moderation/authors/{author}?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("POST", "/api/v1/moderation/authors/<int:user_id>/notes"): Case(
+        "/api/v1/moderation/authors/{author}/notes?site={site}",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+        json={"body": "Polite so far."},
+    ),
+    ("POST", "/api/v1/moderation/authors/<int:user_id>/actions"): Case(
+        "/api/v1/moderation/authors/{author}/actions?site={site}",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+        json={"action": "trust"},
+    ),
+    ("GET", "/api/v1/moderation/guests"): Case(
+        "/api/v1/moderation/guests?site={site}&email=g%40example.org",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+    ),
+    ("POST", "/api/v1/moderation/guests/notes"): Case(
+        "/api/v1/moderation/guests/notes?site={site}&email=g%40example.org",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+        json={"body": "Posts links."},
+    ),
+    ("POST", "/api/v1/moderation/guests/actions"): Case(
+        "/api/v1/moderation/guests/actions?site={site}&email=g%40example.org",
+        (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK),
+        json={"action": "ban", "message": "Spam."},
+    ),
+    # Reader reports, the audit log and activity (moderation/reports_api.py).
+    ("GET", "/api/v1/moderation/comments/<int:comment_id>/reports"): Case(
+        "/api/v1/moderation/comments/{comment}/reports", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("GET", "/api/v1/moderation/audit"): Case(
+        "/api/v1/moderation/audit?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("GET", "/api/v1/moderation/audit.csv"): Case(
+        "/api/v1/moderation/audit.csv?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("GET", "/api/v1/moderation/activity"): Case(
+        "/api/v1/moderation/activity?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
+    ),
     # The account pages are each person's own: any signed-in user, nobody else's objects.
     ("GET", "/account/"): Case("/account/", (LOGIN, OK, OK, OK, OK, OK)),
     ("POST", "/account/profile"): Case(
@@ -88,6 +164,92 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("GET", "/account/data.json"): Case("/account/data.json", (LOGIN, OK, OK, OK, OK, OK)),
     ("POST", "/account/delete"): Case(
         "/account/delete", (LOGIN, OK, OK, OK, OK, OK), form={"delete-confirm": "y"}
+    ),
+    # The site owners' console (moderation/console.py): anyone signed in may create a site;
+    # owners change theirs; moderators see the overview and dashboard; others get 404.
+    ("GET", "/console"): Case("/console", (LOGIN, OK, OK, OK, OK, OK)),
+    ("POST", "/console/sites"): Case(
+        "/console/sites",
+        (LOGIN, OK, OK, OK, OK, OK),
+        form={"name": "New Gazette", "origins": "https://new.example"},
+    ),
+    ("GET", "/console/sites/<key>"): Case(
+        "/console/sites/{site}", (LOGIN, HIDDEN, HIDDEN, OK, OK, OK)
+    ),
+    ("POST", "/console/sites/<key>"): Case(
+        "/console/sites/{site}",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
+        form={"name": "Renamed", "origins": "https://renamed.example"},
+    ),
+    ("GET", "/console/sites/<key>/settings"): Case(
+        "/console/sites/{site}/settings", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK)
+    ),
+    ("POST", "/console/sites/<key>/settings"): Case(
+        "/console/sites/{site}/settings",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
+        form=CONSOLE_SETTINGS_FORM,
+    ),
+    ("GET", "/console/sites/<key>/settings/preview"): Case(
+        "/console/sites/{site}/settings/preview?spam_hold=0.3",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
+    ),
+    ("GET", "/console/sites/<key>/moderators"): Case(
+        "/console/sites/{site}/moderators", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK)
+    ),
+    ("POST", "/console/sites/<key>/moderators"): Case(
+        "/console/sites/{site}/moderators",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
+        form={"email": "invited@example.org"},
+    ),
+    ("POST", "/console/sites/<key>/moderators/<int:user_id>/remove"): Case(
+        "/console/sites/{site}/moderators/{author}/remove",  # the author is no moderator
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, HIDDEN, HIDDEN),
+    ),
+    ("POST", "/console/sites/<key>/invites/<int:invite_id>/revoke"): Case(
+        "/console/sites/{site}/invites/999999/revoke",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, HIDDEN, HIDDEN),
+    ),
+    ("GET", "/console/invites/<token>"): Case(
+        "/console/invites/not-a-token", (LOGIN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN)
+    ),
+    ("POST", "/console/invites/<token>"): Case(
+        "/console/invites/not-a-token", (LOGIN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN)
+    ),
+    ("GET", "/console/tokens"): Case("/console/tokens", (LOGIN, OK, OK, OK, OK, OK)),
+    ("POST", "/console/tokens"): Case(
+        "/console/tokens", (LOGIN, OK, OK, OK, OK, OK), form={"name": "CMS"}
+    ),
+    ("POST", "/console/tokens/<int:token_id>/revoke"): Case(
+        "/console/tokens/999999/revoke", (LOGIN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN)
+    ),
+    ("GET", "/console/sites/<key>/sso"): Case(
+        "/console/sites/{site}/sso", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK)
+    ),
+    ("POST", "/console/sites/<key>/sso"): Case(
+        "/console/sites/{site}/sso", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK)
+    ),
+    ("GET", "/console/sites/<key>/webhooks"): Case(
+        "/console/sites/{site}/webhooks", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK)
+    ),
+    ("POST", "/console/sites/<key>/webhooks"): Case(
+        "/console/sites/{site}/webhooks",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, OK, OK),
+        # A public address literal: no DNS lookup needed.
+        form={"url": "https://93.184.215.14/hook", "events": "comment.created"},
+    ),
+    ("GET", "/console/sites/<key>/webhooks/<int:webhook_id>"): Case(
+        "/console/sites/{site}/webhooks/999999", (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, HIDDEN, HIDDEN)
+    ),
+    ("POST", "/console/sites/<key>/webhooks/<int:webhook_id>/secret"): Case(
+        "/console/sites/{site}/webhooks/999999/secret",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, HIDDEN, HIDDEN),
+    ),
+    ("POST", "/console/sites/<key>/webhooks/<int:webhook_id>/delete"): Case(
+        "/console/sites/{site}/webhooks/999999/delete",
+        (LOGIN, HIDDEN, HIDDEN, FORBIDDEN, HIDDEN, HIDDEN),
+    ),
+    ("GET", "/console/sites/<key>/dashboard"): Case(
+        "/console/sites/{site}/dashboard", (LOGIN, HIDDEN, HIDDEN, OK, OK, OK)
     ),
 }
 
@@ -131,8 +293,8 @@ def world(factory: Factory, db_session: DBSession) -> World:
     """Everyone and everything the route matrix needs."""
     site = factory.site(name="Gazette")
     other_site = factory.site(name="Herald")
-    comment = factory.comment(factory.thread(site), status=Status.PENDING)
     stranger = factory.user(display_name="Stranger")
+    comment = factory.comment(factory.thread(site), status=Status.PENDING, author_id=stranger.id)
     identity = Identity(user=stranger, provider="email", subject=stranger.email)
     db_session.add(identity)
     users = {
@@ -167,6 +329,8 @@ def outcome(response: Any) -> str:
         return LOGIN
     if code == 403:
         return FORBIDDEN
+    if code == 409:
+        return CONFLICT
     if code == 404:
         return HIDDEN
     if 200 <= code < 300:
@@ -190,7 +354,10 @@ def test_route_by_role(
     method, _ = route
     case = EXPECTED[route]
     path = case.path.format(
-        site=world.site.key, comment=world.comment.id, identity=world.stranger_identity.id
+        site=world.site.key,
+        comment=world.comment.id,
+        identity=world.stranger_identity.id,
+        author=world.comment.author_id,
     )
     headers: dict[str, str] = {}
     if role != "anonymous":

@@ -37,6 +37,18 @@ def test_each_task_is_a_complete_pipeline(tiny_model: Model, held_back: list[Exa
     assert np.allclose(direct, [s["abuse"] for s in tiny_model.score(texts)])
 
 
+def test_one_text_gets_the_pipelines_numbers(tiny_model: Model, held_back: list[Example]) -> None:
+    texts = [e.text for e in held_back[:60]] + ["", " ", "\u202e\u200b", "x" * 20000, "a 1d10t"]
+    batch = tiny_model.predict_matrix(tiny_model.transform(texts))
+    for task in ("spam", "abuse"):
+        single = [tiny_model.score_one(text)[task] for text in texts]
+        assert np.allclose(batch[task], single, rtol=0, atol=1e-12), task
+        # The pipeline itself computes in float32, hence the looser match.
+        assert np.allclose(tiny_model.pipeline(task).predict_proba(texts)[:, 1], single), task
+    # score() of one text takes the same path as score_one()
+    assert tiny_model.score([texts[0]]) == [tiny_model.score_one(texts[0])]
+
+
 def test_explanations_point_at_the_words_in_the_original_text(tiny_model: Model) -> None:
     text = "Honestly, a M0R0N on the new bridge"
     explanation = tiny_model.explain(text)

@@ -105,6 +105,8 @@ def test_published_comment_is_201(client: FlaskClient, people: People) -> None:
         "html",
         "created_at",
         "status",
+        "edited_at",
+        "like_count",
     }
     assert comment["status"] == "published"
     assert comment["body"] == "**Hello** there"
@@ -262,6 +264,65 @@ def test_guests(client: FlaskClient, people: People, db_session: DBSession) -> N
     assert [r["code"] for r in guest.json["comment"]["reasons"]] == ["guest"]
 
 
+def test_nudge_asks_once_then_routes_and_records_it(
+    client: FlaskClient, people: People, db_session: DBSession
+) -> None:
+    people.site.moderation_settings = people.site.moderation_settings.with_updates(
+        {"abuse_hold": 0.6, "nudge": 0.6}
+    )
+    db_session.commit()
+    stored = sa.select(sa.func.count(Comment.id))
+
+    first = create(client, people, ABUSIVE, nudge=True)
+    assert first.status_code == 200
+    assert "comment" not in first.json
+    assert "community guidelines" in first.json["nudge"]["message"]
+    assert [r["code"] for r in first.json["nudge"]["reasons"]] == ["nudge"]
+    assert db_session.scalar(stored) == 0  # nothing written, not even the article's thread
+    assert db_session.scalar(sa.select(sa.func.count(Thread.id))) == 0
+
+    second = create(client, people, ABUSIVE, nudge=True, nudged=True)
+    assert second.status_code == 202
+    codes = [r["code"] for r in second.json["comment"]["reasons"]]
+    assert codes == ["abuse_score", "nudged"]
+    comment = db_session.get(Comment, second.json["comment"]["id"])
+    assert comment.nudged is True
+    assert comment.reasons[-1]["message"].endswith("posted it anyway")
+
+    edited = create(client, people, CLEAN, nudge=True, nudged=True)
+    assert edited.status_code == 201
+    assert (
+        db_session.get(Comment, edited.json["comment"]["id"])
+        .reasons[-1]["message"]
+        .endswith("changed it")
+    )
+    # A clean comment is never nudged; clients that do not ask are never nudged.
+    assert create(client, people, CLEAN + " Really.", nudge=True).status_code == 201
+    assert create(client, people, ABUSIVE + " Really.").status_code == 202
+
+
+def test_nudge_spares_guests_and_certain_rejections(
+    client: FlaskClient, people: People, db_session: DBSession
+) -> None:
+    people.site.moderation_settings = people.site.moderation_settings.with_updates(
+        {"nudge": 0.5, "abuse_reject": 0.55, "allow_guests": True}
+    )
+    db_session.commit()
+    rejected = create(client, people, ABUSIVE, nudge=True)
+    assert rejected.status_code == 202
+    assert rejected.json["comment"]["status"] == "rejected"
+
+    people.site.moderation_settings = people.site.moderation_settings.with_updates(
+        {"abuse_reject": None}
+    )
+    db_session.commit()
+    payload = {"site": people.site.key, "url": people.url, "body": ABUSIVE, "nudge": True}
+    guest = client.post(
+        "/api/v1/comments", json={**payload, "name": "Gus", "email": "gus@example.org"}
+    )
+    assert guest.status_code == 202  # guests are routed at once (no account to come back to)
+
+
 # --- authentication -------------------------------------------------------------------------------
 
 
@@ -396,6 +457,44 @@ def test_list_pages_through_a_thread(
     expected = [f"comment {n}" for n in range(10)]
     assert bodies == (expected if sort == "oldest" else expected[::-1])
     assert page["thread"]["url"] == people.url
+
+
+def test_busy_endpoints_answer_what_their_schemas_describe(
+    client: FlaskClient, factory: Factory, people: People, db_session: DBSession
+) -> None:
+    from moderation.api import _comment_json, _thread_json
+    from moderation.schemas import CommentEnvelopeSchema, CommentListSchema
+
+    people.site.moderation_settings = people.site.moderation_settings.with_updates(
+        {"abuse_hold": 0.6}
+    )
+    db_session.commit()
+    seed_thread(factory, people, 3)
+    for body in ("A *fine* reply", ABUSIVE):
+        posted = create(client, people, body)
+        comment = db_session.get(Comment, posted.json["comment"]["id"])
+        expected = CommentEnvelopeSchema().dump(
+            {"comment": _comment_json(comment, with_reasons=comment.status != "published")}
+        )
+        assert posted.json == expected
+
+    listed = client.get(
+        "/api/v1/comments", query_string={"site": people.site.key, "url": people.url}
+    )
+    thread = db_session.scalar(sa.select(Thread).where(Thread.url == people.url))
+    comments = db_session.scalars(
+        sa.select(Comment)
+        .where(Comment.thread_id == thread.id, Comment.status == Status.PUBLISHED)
+        .order_by(Comment.created_at, Comment.id)
+    ).all()
+    assert len(comments) == 4
+    assert listed.json == CommentListSchema().dump(
+        {
+            "comments": [_comment_json(c) for c in comments],
+            "next_cursor": None,
+            "thread": _thread_json(thread),
+        }
+    )
 
 
 def test_list_input_is_checked(client: FlaskClient, factory: Factory, people: People) -> None:
@@ -644,6 +743,26 @@ def test_too_large_is_json(client: FlaskClient, people: People, app_config: Any)
 
 
 @pytest.mark.parametrize(
+    "app_config", [{"RATELIMIT_ENABLED": True, "MODERATION_COMMENT_RATE_LIMIT": "20/minute"}]
+)
+def test_flood_retry_after_is_the_flood_limits_with_the_rate_limiter_on(
+    client: FlaskClient, people: People, db_session: DBSession
+) -> None:
+    people.site.moderation_settings = people.site.moderation_settings.with_updates(
+        {"flood_seconds": 7}
+    )
+    db_session.commit()
+    posted = create(client, people, "First.")
+    assert posted.status_code == 201
+    assert "Retry-After" not in posted.headers  # nothing to retry after a success
+    fast = create(client, people, "Second.")
+    assert "You are commenting too fast" in error_of(fast, 429)
+    # The rate limiter's window (a minute) must not override the flood limit's seconds.
+    assert 1 <= fast.json["retry_after"] <= 7
+    assert fast.headers.get_all("Retry-After") == [str(fast.json["retry_after"])]
+
+
+@pytest.mark.parametrize(
     "app_config", [{"RATELIMIT_ENABLED": True, "MODERATION_COMMENT_RATE_LIMIT": "2/minute"}]
 )
 def test_posting_is_rate_limited_per_address(
@@ -654,6 +773,7 @@ def test_posting_is_rate_limited_per_address(
     response = create(client, people, "three")
     assert "Too many requests" in error_of(response, 429)
     assert int(response.headers["Retry-After"]) > 0
+    assert response.json["error"].endswith("The limit is 2 per 1 minute.")
     # Reading is not limited by the posting limit.
     query = {"site": people.site.key, "url": people.url}
     assert client.get("/api/v1/comments", query_string=query).status_code == 200

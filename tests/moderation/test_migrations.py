@@ -30,6 +30,10 @@ MODEL_TABLES = {
     "author_notes",
     "author_events",
     "model_versions",
+    "comment_likes",
+    "site_invites",
+    "webhooks",
+    "webhook_deliveries",
 }
 
 

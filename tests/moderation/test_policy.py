@@ -21,6 +21,7 @@ from moderation.policy import (
     count_links,
     decide,
     match_words,
+    nudge_reason,
 )
 from moderation.status import Status
 
@@ -685,3 +686,23 @@ def test_settings_round_trip(
         **counts,
     )
     assert SiteSettings.from_dict(json.loads(json.dumps(site.to_dict()))) == site
+
+
+@pytest.mark.parametrize(
+    ("abuse", "settings", "text", "nudged"),
+    [
+        (0.7, {}, "you fool", False),  # off by default
+        (0.7, {"nudge": 0.6}, "you fool", True),
+        (0.59, {"nudge": 0.6}, "you fool", False),
+        (0.6, {"nudge": 0.6}, "you fool", True),  # reaching the threshold counts
+        (0.9, {"nudge": 0.6, "abuse_reject": 0.85}, "you fool", False),  # certain rejection
+        (0.7, {"nudge": 0.6, "banned_words": ["fool"]}, "you f00l", False),  # banned word
+        (float("nan"), {"nudge": 0.6}, "you fool", False),  # unusable scores never nudge
+    ],
+)
+def test_nudge_reason(abuse: float, settings: dict[str, Any], text: str, nudged: bool) -> None:
+    reason = nudge_reason(text, Scores(spam=0.1, abuse=abuse), SiteSettings.from_dict(settings))
+    assert (reason is not None) is nudged
+    if reason is not None:
+        assert reason.code == "nudge"
+        assert f"{abuse:.2f}" in reason.message
