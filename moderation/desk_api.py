@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import sqlalchemy as sa
 from flask_smorest import Blueprint
 
-from auth.models import User
-from moderation import desk, service
+from auth.models import Role, User
+from moderation import desk, learning, scoring, service
 from moderation.api import (
     BEARER,
     _authenticate,
@@ -35,10 +36,13 @@ from moderation.desk_schemas import (
     DeskCommentEnvelopeSchema,
     DeskCountsQuerySchema,
     GuestQuerySchema,
+    ModelVersionChangeSchema,
+    ModelVersionsSchema,
     NoteCreateSchema,
     NoteEnvelopeSchema,
 )
-from moderation.models import AuthorEvent, AuthorNote
+from moderation.extensions import db
+from moderation.models import AuthorEvent, AuthorNote, ModelVersion
 from moderation.status import Action
 
 __all__ = ["bp"]
@@ -266,3 +270,61 @@ def act_on_guest(query: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         hours=data.get("hours"),
     )
     return {"author": _summary_json(summary)}
+
+
+# --- classifier model versions (retraining itself is `flask classifier retrain`) --------------
+
+
+def _admin() -> User:
+    user = _signed_in()
+    if user.role != Role.ADMIN:
+        # One model scores every site of the installation: changing it is an admin's call.
+        raise service.Forbidden("Only an administrator of the installation can change the model.")
+    return user
+
+
+def _learning_call(work: Any) -> Any:
+    try:
+        return work()
+    except learning.LearningError as exc:
+        if str(exc).startswith("There is no model version"):
+            raise service.NotFound(str(exc)) from None
+        raise service.Conflict(str(exc)) from None
+
+
+@bp.route("/model-versions", methods=["GET"])
+@bp.response(200, ModelVersionsSchema)
+@_errors()
+def model_versions() -> dict[str, Any]:
+    """The classifier's versions with their metrics; the queue shows which one scored a comment."""
+    desk.moderated_sites(_signed_in())  # staff only (403 for readers)
+    active = learning.ensure_active_version()
+    rows = db.session.scalars(sa.select(ModelVersion).order_by(ModelVersion.id.desc())).all()
+    return {"versions": [learning.version_json(r) for r in rows], "active": active.version}
+
+
+@bp.route("/model-versions/<version>/activate", methods=["POST"])
+@bp.response(200, ModelVersionChangeSchema)
+@bp.alt_response(409, response="CONFLICT")
+@_errors()
+def activate_model_version(version: str) -> dict[str, Any]:
+    """Make a recorded version the active model (admins); it scores new comments within 30 s."""
+    _admin()
+    row, replaced = _learning_call(lambda: learning.activate_version(version))
+    scoring.forget_active()
+    return {
+        "active": learning.version_json(row),
+        "replaced": learning.version_json(replaced) if replaced is not None else None,
+    }
+
+
+@bp.route("/model-versions/rollback", methods=["POST"])
+@bp.response(200, ModelVersionChangeSchema)
+@bp.alt_response(409, response="CONFLICT")
+@_errors()
+def rollback_model_version() -> dict[str, Any]:
+    """Return to the version that was active before the current one (admins)."""
+    _admin()
+    row, retired = _learning_call(learning.rollback)
+    scoring.forget_active()
+    return {"active": learning.version_json(row), "replaced": learning.version_json(retired)}

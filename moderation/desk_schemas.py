@@ -366,3 +366,29 @@ class AuthorEnvelopeSchema(ma.Schema):
     """An author's record after an action."""
 
     author = fields.Nested(AuthorSummarySchema)
+
+
+class ModelVersionSchema(ma.Schema):
+    """A classifier model version: its state, when it was promoted, what it scored."""
+
+    version = fields.Str()
+    state = fields.Str(metadata={"description": "active, retired, candidate or refused"})
+    path = fields.Str()
+    created_at = fields.Str()
+    promoted_at = fields.Str(allow_none=True)
+    metrics = fields.Dict()
+    training = fields.Dict()
+
+
+class ModelVersionsSchema(ma.Schema):
+    """Every recorded model version, newest first, and the active one."""
+
+    versions = fields.List(fields.Nested(ModelVersionSchema))
+    active = fields.Str(allow_none=True)
+
+
+class ModelVersionChangeSchema(ma.Schema):
+    """The version now active and the one it replaced."""
+
+    active = fields.Nested(ModelVersionSchema)
+    replaced = fields.Nested(ModelVersionSchema, allow_none=True)

@@ -93,6 +93,18 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ),
     # The review desk API (moderation/desk_api.py). Bulk decisions answer per comment: another
     # site's comment is a 404 inside a 200.
+    ("GET", "/api/v1/moderation/model-versions"): Case(
+        "/api/v1/moderation/model-versions", (LOGIN, FORBIDDEN, OK, OK, OK, OK)
+    ),
+    # One model scores every site: only the installation's admins change it.
+    ("POST", "/api/v1/moderation/model-versions/<version>/activate"): Case(
+        "/api/v1/moderation/model-versions/zzzz9999/activate",
+        (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN),
+    ),
+    ("POST", "/api/v1/moderation/model-versions/rollback"): Case(
+        "/api/v1/moderation/model-versions/rollback",
+        (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, CONFLICT),
+    ),
     ("GET", "/api/v1/moderation/counts"): Case(
         "/api/v1/moderation/counts?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
     ),

@@ -764,3 +764,49 @@ def test_queue_can_carry_every_authors_summary(
         "gus@example.org",
         1,
     )
+
+
+def test_model_versions_are_listed_for_staff_and_changed_by_admins(
+    client: FlaskClient, desk: Desk, db_session: DBSession
+) -> None:
+    from auth.models import Role
+    from moderation.models import ModelVersion
+
+    admin = desk.factory.user(display_name="Ada Admin", role=Role.ADMIN)
+    token, admin_token = ApiToken.issue(admin, name="test")
+    db_session.add(token)
+    db_session.commit()
+
+    listed = client.get("/api/v1/moderation/model-versions", headers=bearer(desk.mod_token))
+    assert listed.status_code == 200
+    shipped = listed.json["active"]
+    assert [v["version"] for v in listed.json["versions"]] == [shipped]
+    assert listed.json["versions"][0]["state"] == "active"
+    readers = client.get("/api/v1/moderation/model-versions", headers=bearer(desk.commenter_token))
+    assert readers.status_code == 403
+
+    rollback = "/api/v1/moderation/model-versions/rollback"
+    assert client.post(rollback, headers=bearer(desk.owner_token)).status_code == 403
+    assert "no earlier active version" in error_of(
+        client.post(rollback, headers=bearer(admin_token)), 409
+    )
+    unknown = "/api/v1/moderation/model-versions/zzzz9999/activate"
+    assert client.post(unknown, headers=bearer(admin_token)).status_code == 404
+
+    # A newer version became active, then turned out bad: roll back to the shipped one.
+    db_session.execute(sa.update(ModelVersion).values(state="retired"))
+    db_session.add(
+        ModelVersion(version="deadbeefdeadbeef", path="models/missing.skops", state="active")
+    )
+    db_session.commit()
+    back = client.post(rollback, headers=bearer(admin_token))
+    assert back.status_code == 200
+    assert back.json["active"]["version"] == shipped
+    assert back.json["replaced"]["version"] == "deadbeefdeadbeef"
+    # ... and a file that cannot be loaded is never activated.
+    broken = client.post(
+        "/api/v1/moderation/model-versions/deadbeef/activate", headers=bearer(admin_token)
+    )
+    assert "cannot be loaded" in error_of(broken, 409)
+    again = client.get("/api/v1/moderation/model-versions", headers=bearer(desk.mod_token))
+    assert again.json["active"] == shipped

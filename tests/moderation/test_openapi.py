@@ -29,6 +29,9 @@ ENDPOINTS = {
     "/api/v1/moderation/guests": {"get"},
     "/api/v1/moderation/guests/notes": {"post"},
     "/api/v1/moderation/guests/actions": {"post"},
+    "/api/v1/moderation/model-versions": {"get"},
+    "/api/v1/moderation/model-versions/{version}/activate": {"post"},
+    "/api/v1/moderation/model-versions/rollback": {"post"},
     # Reader reports, the audit log and moderator activity (moderation/reports_api.py).
     "/api/v1/comments/{comment_id}/reports": {"post"},
     "/api/v1/moderation/comments/{comment_id}/reports": {"get"},
