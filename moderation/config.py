@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Environment",
     "build_config",
     "engine_options",
     "load_secret_key",
@@ -56,7 +57,7 @@ def build_config(
     instance_path: Path, environ: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The app's configuration: environment values and defaults, then ``overrides`` on top."""
-    env = _Environment(environ)
+    env = Environment(environ)
     app_env = overrides.get("APP_ENV") or env.text("APP_ENV", "development")
 
     # Core
@@ -170,7 +171,7 @@ def _session_cookie_settings(
     app_env: str, environ: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Session cookie flags: cross-site capable on HTTPS, ``SameSite=Lax`` on plain HTTP."""
-    env = _Environment(environ)
+    env = Environment(environ)
     scheme = overrides.get("PREFERRED_URL_SCHEME") or env.text("PREFERRED_URL_SCHEME", "http")
     secure = (
         scheme == "https" or app_env == "production" or env.boolean("SESSION_COOKIE_SECURE", False)
@@ -250,7 +251,7 @@ def _derive_key(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-class _Environment:
+class Environment:
     """Typed reads of environment variables, with a clear error for malformed values."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:

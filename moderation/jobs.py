@@ -39,6 +39,7 @@ import click
 from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 
+from moderation.config import Environment
 from moderation.extensions import db
 
 __all__ = [
@@ -59,8 +60,6 @@ log = logging.getLogger(__name__)
 
 # Queue names, most urgent first: a worker without --queue serves them in this order.
 QUEUES: tuple[str, ...] = ("mail", "notifications", "webhooks", "default", "retraining")
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 DEFAULT_RETRY_DELAYS = (30.0, 120.0, 600.0)
 EXTENSION = "jobs"
 REDIS_PAUSE = 30  # seconds jobs stay in process after Redis failed to take one
@@ -140,25 +139,6 @@ def _check_plain(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _env_boolean(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS:
-        return False
-    raise RuntimeError(f"{name} must be true or false, not {value!r}.")
-
-
-def _env_integer(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise RuntimeError(f"{name} must be a whole number, not {value!r}.") from None
-
-
 def _parse_delays(value: Any) -> tuple[float, ...]:
     if isinstance(value, str):
         parts = [part.strip() for part in value.split(",") if part.strip()]
@@ -174,9 +154,10 @@ def _parse_delays(value: Any) -> tuple[float, ...]:
 def init_app(app: Flask) -> None:
     """Read the ``JOBS_*`` settings (environment, then overrides) and add ``flask jobs``."""
     config = app.config
-    config.setdefault("JOBS_SYNC", _env_boolean("JOBS_SYNC", bool(config.get("TESTING"))))
-    config.setdefault("JOBS_THREADS", _env_integer("JOBS_THREADS", 2))
-    config.setdefault("JOBS_MAX_PENDING", _env_integer("JOBS_MAX_PENDING", 1000))
+    env = Environment(os.environ)  # the same parsing, and errors, as every other setting
+    config.setdefault("JOBS_SYNC", env.boolean("JOBS_SYNC", bool(config.get("TESTING"))))
+    config.setdefault("JOBS_THREADS", env.integer("JOBS_THREADS", 2))
+    config.setdefault("JOBS_MAX_PENDING", env.integer("JOBS_MAX_PENDING", 1000))
     config.setdefault(
         "JOBS_RETRY_DELAYS",
         os.environ.get("JOBS_RETRY_DELAYS", "").strip() or DEFAULT_RETRY_DELAYS,
