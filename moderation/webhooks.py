@@ -67,6 +67,7 @@ SECRET_BYTES = 32
 MAX_URL = 2048
 MAX_WEBHOOKS = 10  # per site: each event costs one request per webhook
 LOG_SIZE = 50  # deliveries shown per webhook
+SUBSCRIBED_SECONDS = 10.0  # how long "does this site have webhooks?" is remembered
 TOLERANCE = 300  # seconds a receiver should accept between the signed time and its clock
 
 
@@ -179,6 +180,7 @@ def create_webhook(site: Site, url: str, chosen: Sequence[str]) -> Webhook:
     )
     db.session.add(webhook)
     db.session.commit()
+    _forget_subscriptions(site.id)
     return webhook
 
 
@@ -206,6 +208,7 @@ def delete_webhook(site: Site, webhook_id: int) -> bool:
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id))
     db.session.delete(webhook)
     db.session.commit()
+    _forget_subscriptions(site.id)
     return True
 
 
@@ -274,14 +277,31 @@ def _active(sender: Any) -> bool:
     return isinstance(sender, Flask) and EXTENSION in sender.extensions
 
 
+def _known(app: Flask) -> dict[int, tuple[float, bool]]:
+    return app.extensions.setdefault(f"{EXTENSION}.subscribed", {})
+
+
+def _forget_subscriptions(site_id: int) -> None:
+    _known(current_app._get_current_object()).pop(site_id, None)  # type: ignore[attr-defined]
+
+
 def _subscribed(site_id: int, event: str) -> bool:
     """Whether any active webhook of the site exists (cheap: most sites have none)."""
-    return (
+    # Asked on every post and decision: remembered per site for SUBSCRIBED_SECONDS, so a
+    # webhook created in another process starts receiving within that time.
+    known = _known(current_app._get_current_object())  # type: ignore[attr-defined]
+    now = time.monotonic()
+    cached = known.get(site_id)
+    if cached is not None and now - cached[0] < SUBSCRIBED_SECONDS:
+        return cached[1]
+    found = (
         db.session.scalar(
             sa.select(Webhook.id).where(Webhook.site_id == site_id, Webhook.active).limit(1)
         )
         is not None
     )
+    known[site_id] = (now, found)
+    return found
 
 
 def _queue(event: str, comment: Comment, decision: Decision | None, actor: Any) -> None:

@@ -367,3 +367,20 @@ def test_a_url_that_turned_private_is_not_called(
     delivery = db.session.scalar(sa.select(WebhookDelivery))
     assert delivery is not None and delivery.status == "failed"
     assert "private, loopback or reserved" in delivery.error
+
+
+@pytest.mark.parametrize("app_config", [ALLOW], indirect=True)
+def test_whether_a_site_has_webhooks_is_remembered_until_one_is_added(
+    factory: Factory, db_session: DBSession, receiver: Receiver
+) -> None:
+    site = open_site(factory, db_session)
+    post(site, factory.user())  # no webhooks: remembered, so the next posts ask nothing
+    added_behind_its_back = add_hook(db_session, site, receiver.url)
+    post(site, factory.user(), "Still the remembered answer.")
+    assert db_session.scalar(sa.select(sa.func.count(WebhookDelivery.id))) == 0
+    # Adding (or deleting) one through the service forgets the answer at once.
+    db_session.delete(added_behind_its_back)
+    db_session.commit()
+    webhooks.create_webhook(site, receiver.url, list(webhooks.EVENTS))
+    post(site, factory.user(), "Now it is heard.")
+    assert db_session.scalar(sa.select(sa.func.count(WebhookDelivery.id))) == 1
