@@ -34,6 +34,7 @@ from moderation.models import ActorType, Comment, Decision, ModelVersion
 from moderation.policy import SiteSettings
 from moderation.reports import NewReport, report_comment
 from moderation.status import Action, Status
+from tests.classifier.conftest import TOPICS
 from tests.conftest import TestDatabase, dispose, make_test_app
 
 if TYPE_CHECKING:
@@ -44,20 +45,6 @@ DBSession = scoped_session[Any]
 # Small hashed feature spaces: a model trains in a fraction of a second.
 SMALL = Recipe(word_bits=14, char_bits=15, calibration_folds=2)
 
-TOPICS = [
-    "the council vote",
-    "the new bridge",
-    "school funding",
-    "the harbour festival",
-    "parking fees",
-    "the library budget",
-    "the mayor's plan",
-    "bus routes",
-    "the election",
-    "housing prices",
-    "the football club",
-    "the water supply",
-]
 ENDINGS = ["", " Regards.", " Just my view.", " Cheers!", " Thanks.", " Well said."]
 BASE_CLEAN = [
     "I think {t} is a good idea.",
