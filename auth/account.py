@@ -18,13 +18,16 @@ from auth.models import Identity, LoginLink, User
 from auth.sessions import log_out
 from moderation.extensions import db
 from moderation.models import Comment, Site, Thread
+from moderation.service import recount_threads
 from moderation.status import Status
 
 __all__ = [
     "DELETED_AUTHOR_NAME",
     "NOTIFICATION_DEFAULTS",
+    "account_data",
     "bp",
     "delete_account",
+    "erase_account",
     "initials",
     "notification_preferences",
 ]
@@ -84,6 +87,12 @@ def initials(name: str) -> str:
 def delete_account(user: User) -> None:
     """Delete ``user``; each site's policy keeps their comments as "deleted user" or removes
     them (status deleted, text cleared). Commits."""
+    erase_account(user)
+    db.session.commit()
+
+
+def erase_account(user: User) -> None:
+    """What ``delete_account`` does, in the caller's transaction (admins' erasure adds to it)."""
     removing = [
         site.id
         for site in db.session.scalars(
@@ -102,22 +111,18 @@ def delete_account(user: User) -> None:
             .values(status=Status.DELETED, body="", html="")
             .execution_options(synchronize_session=False)
         )
-        # Thread.comment_count counts published comments: recount the threads just touched.
-        published = (
-            sa.select(sa.func.count())
-            .where(Comment.thread_id == Thread.id, Comment.status == Status.PUBLISHED)
-            .scalar_subquery()
-        )
-        db.session.execute(
-            sa.update(Thread)
-            .where(Thread.id.in_(threads))
-            .values(comment_count=published)
-            .execution_options(synchronize_session=False)
-        )
+        recount_threads(threads)  # comment_count counts published comments
     db.session.execute(
         sa.update(Comment)
         .where(Comment.author_id == user.id)
-        .values(author_id=None, author_name=DELETED_AUTHOR_NAME, version=Comment.version + 1)
+        .values(
+            author_id=None,
+            author_name=DELETED_AUTHOR_NAME,
+            # Linkable to the person for a few days: erased with the account.
+            ip_hash=None,
+            user_agent=None,
+            version=Comment.version + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     addresses = {identity.email for identity in user.identities if identity.email}
@@ -129,7 +134,6 @@ def delete_account(user: User) -> None:
         )
     )
     db.session.delete(user)
-    db.session.commit()
 
 
 @bp.before_request
@@ -224,14 +228,23 @@ def unlink_identity(identity_id: int) -> Response | tuple[str, int]:
 @bp.get("/data.json")
 def download_data() -> Response:
     """Everything we hold about the user, as a JSON download."""
-    user: User = current_user._get_current_object()
+    data = account_data(current_user._get_current_object())
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="my-comments-data.json"'},
+    )
+
+
+def account_data(user: User) -> dict[str, Any]:
+    """Everything we hold about ``user``: profile, identities (no secrets) and comments."""
     rows = db.session.execute(
         sa.select(Comment, Thread.url)
         .join(Thread, Comment.thread_id == Thread.id)
         .where(Comment.author_id == user.id)
         .order_by(Comment.created_at, Comment.id)
     )
-    data = {
+    return {
         "user": {
             "id": user.id,
             "email": user.email,
@@ -273,11 +286,6 @@ def download_data() -> Response:
             for comment, url in rows
         ],
     }
-    return Response(
-        json.dumps(data, indent=2, ensure_ascii=False),
-        mimetype="application/json",
-        headers={"Content-Disposition": 'attachment; filename="my-comments-data.json"'},
-    )
 
 
 @bp.post("/delete")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -18,7 +18,12 @@ class MailError(Exception):
 
 
 def send_mail(
-    to: str, subject: str, text: str, html: str, headers: Mapping[str, str] | None = None
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    headers: Mapping[str, str] | None = None,
+    on_accepted: Callable[[], None] | None = None,
 ) -> None:
     """Send one message with plain-text and HTML alternatives to ``to``; MailError on failure."""
     config = current_app.config
@@ -37,7 +42,7 @@ def send_mail(
         _log_instead(message, text)
         return
     try:
-        _deliver(message)
+        _deliver(message, on_accepted)
     except (smtplib.SMTPException, OSError) as exc:
         # The exception's class only: SMTP replies can echo the login or the message.
         current_app.logger.error(
@@ -50,7 +55,7 @@ def send_mail(
         raise MailError(f"Could not send mail to {to}.") from exc
 
 
-def _deliver(message: EmailMessage) -> None:
+def _deliver(message: EmailMessage, on_accepted: Callable[[], None] | None = None) -> None:
     config = current_app.config
     host, port, timeout = config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_TIMEOUT"]
     context = ssl.create_default_context()
@@ -65,6 +70,10 @@ def _deliver(message: EmailMessage) -> None:
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
         smtp.send_message(message)
+        if on_accepted is not None:
+            # The server has the message: a job records that now, before QUIT, so that a
+            # failure or a kill from here on cannot make its retry send the message twice.
+            on_accepted()
 
 
 def _log_instead(message: EmailMessage, text: str) -> None:

@@ -41,7 +41,7 @@ from auth.models import Identity, User
 from auth.sessions import log_in
 from moderation.db import utcnow
 from moderation.extensions import csrf, db
-from moderation.models import Comment
+from moderation.models import Comment, Site
 
 __all__ = ["PROVIDERS", "Provider", "ProviderProfile", "bp", "enabled_providers"]
 
@@ -155,10 +155,26 @@ def safe_next(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
+def site_refuses(provider: Provider, site_key: str | None) -> bool:
+    """Whether the site the widget named (``?site=KEY``) does not offer ``provider``."""
+    if not site_key:
+        return False
+    site = db.session.scalar(sa.select(Site).where(Site.key == site_key))
+    if site is None:
+        return False
+    try:
+        return not site.moderation_settings.allows_login(provider.name)
+    except ValueError:
+        return False  # unreadable settings: the site's staff see it elsewhere; nothing to refuse
+
+
 @bp.get("/<provider_name>/login")
-def login(provider_name: str) -> Response:
+def login(provider_name: str) -> Response | tuple[str, int]:
     """Send the browser to the provider's consent page."""
     provider = _provider_or_404(provider_name)
+    if site_refuses(provider, request.args.get("site")):
+        message = f"This site does not offer signing in with {provider.label}."
+        return render_template("auth/oauth_error.html", provider=provider, message=message), 403
     session[f"oauth_return:{provider.name}"] = {
         "next": safe_next(request.args.get("next")),
         "popup": request.args.get("popup") == "1",

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SITE_SETTINGS = ("first_comments_held=0", "flood_seconds=0", "duplicate_minutes=0")
 ACKNOWLEDGED = (201, 202)
 BUSY_MACHINE = 0.15  # cores used by other work during the run above which the run is suspect
+# A client opens a new connection after this many requests, as browsers and proxies do. With
+# connections kept for the whole run, whichever gunicorn worker won the first burst of accepts
+# kept every client (one worker at 0.66 cores, the other idle, on gunicorn 27's gthread).
+REQUESTS_PER_CONNECTION = 25
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,8 +170,10 @@ class HttpError(Exception):
 class Connection:
     """One keep-alive connection; ``request`` returns (status, body) and reconnects as needed."""
 
-    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 30.0, max_requests: int = 0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.max_requests = max_requests  # then reconnect; 0: keep the connection
+        self.served = 0
         self.sock: socket.socket | None = None
         self.reader: Any = None
         self.host_header = f"{host}:{port}".encode()
@@ -197,10 +204,14 @@ class Connection:
         )
         if body is not None:
             head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        if self.max_requests and self.served >= self.max_requests:
+            self.close()
         try:
             if self.sock is None:
                 self._connect()
+                self.served = 0
             assert self.sock is not None
+            self.served += 1
             self.sock.sendall(head + b"\r\n" + (body or b""))
             return self._response()
         except (OSError, HttpError, ValueError) as exc:
@@ -265,11 +276,13 @@ class Shared:
     read_paths: list[str]  # GET paths, one per article, quoted once
     published: dict[str, list[int]]  # article URL -> published comment ids (reply targets)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The GET path that reads an article's thread (another server speaks another API).
+    reader: Callable[[str, str], str] | None = None
 
     def add_article(self, url: str) -> None:
         with self.lock:
             self.articles.append(url)
-            self.read_paths.append(read_path(self.site, url))
+            self.read_paths.append((self.reader or read_path)(self.site, url))
             self.published.setdefault(url, [])
 
 
@@ -288,6 +301,7 @@ class Tally:
     acknowledged: list[int] = field(default_factory=list)  # comment ids answered 201/202
     published: int = 0
     held: int = 0
+    read_comments: int = 0  # comments in the answers to successful reads
     error_samples: list[str] = field(default_factory=list)
 
     def merge(self, other: Tally) -> None:
@@ -297,16 +311,25 @@ class Tally:
         self.acknowledged += other.acknowledged
         self.published += other.published
         self.held += other.held
+        self.read_comments += other.read_comments
         self.error_samples += other.error_samples[: max(0, 5 - len(self.error_samples))]
 
 
 class Client:
     """One simulated commenter/reader with its own token, connection and random stream."""
 
-    def __init__(self, index: int, token: str, shared: Shared, port: int, seed: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        token: str,
+        shared: Shared,
+        port: int,
+        seed: int,
+        max_requests: int = REQUESTS_PER_CONNECTION,
+    ) -> None:
         self.index = index
         self.shared = shared
-        self.conn = Connection("127.0.0.1", port)
+        self.conn = Connection("127.0.0.1", port, max_requests=max_requests)
         self.rng = random.Random(seed * 7919 + index)
         self.auth = b"Authorization: Bearer %s\r\n" % token.encode()
         self.bodies = [comment_text(self.rng) for _ in range(200)]
@@ -316,7 +339,7 @@ class Client:
         shared, rng = self.shared, self.rng
         if url is None:
             if rng.random() < 0.02:  # a new article gets its first comment
-                url = f"{ORIGIN}/news/{rng.randint(2020, 2026)}/story-{secrets.token_hex(4)}"
+                url = f"{ORIGIN}/news/{rng.randint(2020, 2026)}/story-{rng.getrandbits(32):08x}"
                 title = "A new story"
             else:
                 url = rng.choice(shared.articles)
@@ -331,23 +354,32 @@ class Client:
         if candidates and rng.random() < 0.25:
             data["parent_id"] = rng.choice(candidates[-50:])
             data["body"] = f"> {text.split('.')[0]}.\n\nReplying to that: {_sentence(rng)}"
-        payload = json.dumps(data).encode()
-        result = self._timed(tally, "post", "POST", "/api/v1/comments", payload, self.auth)
+        path, payload = self.post_request(data)
+        result = self._timed(tally, "post", "POST", path, payload, self.auth)
         if result is None:
             return
         status, answer = result
         if status in ACKNOWLEDGED:
-            comment = json.loads(answer)["comment"]
-            tally.acknowledged.append(comment["id"])
-            if comment["status"] == "published":
+            comment_id, published = self.post_answer(answer)
+            tally.acknowledged.append(comment_id)
+            if published:
                 tally.published += 1
                 if url not in shared.published:
                     shared.add_article(url)
-                shared.published[url].append(comment["id"])
+                shared.published[url].append(comment_id)
             else:
                 tally.held += 1
         elif len(tally.error_samples) < 5:
             tally.error_samples.append(f"POST {status}: {answer[:200]!r}")
+
+    def post_request(self, data: dict[str, Any]) -> tuple[str, bytes]:
+        """Our API: the comment as JSON to /api/v1/comments (the token is in ``self.auth``)."""
+        return "/api/v1/comments", json.dumps(data).encode()
+
+    def post_answer(self, answer: bytes) -> tuple[int, bool]:
+        """The new comment's id and whether it was published, from a 201/202 answer."""
+        comment = json.loads(answer)["comment"]
+        return comment["id"], comment["status"] == "published"
 
     def _timed(
         self, tally: Tally, kind: str, method: str, path: str, body: bytes | None, headers: bytes
@@ -372,8 +404,14 @@ class Client:
         if result is None:
             return
         status, answer = result
-        if status != 200 and len(tally.error_samples) < 5:
+        if status == 200:
+            tally.read_comments += self.read_count(answer)
+        elif len(tally.error_samples) < 5:
             tally.error_samples.append(f"GET {status}: {answer[:200]!r}")
+
+    def read_count(self, answer: bytes) -> int:
+        """How many comments a thread read answered (pages differ between servers)."""
+        return len(json.loads(answer)["comments"])
 
     def run(self, tally: Tally, deadline: float, read_share: float) -> None:
         while time.perf_counter() < deadline:
@@ -642,14 +680,34 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn serving wsgi:app on a loopback port, in its own process group."""
 
-    def __init__(self, env: dict[str, str], workers: int, threads: int, log: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        threads: int,
+        log: Path,
+        python: str = sys.executable,
+        app: str = "wsgi:app",
+        health: str = "/healthz",
+        config: Path | None = None,
+    ) -> None:
         self.port = free_port()
+        # gunicorn reads ./gunicorn.conf.py by itself: name the config, so that ours runs as
+        # deployed (that file) and a peer gets an empty one rather than ours.
+        if config is None:
+            ours = app == "wsgi:app"
+            config = ROOT / "gunicorn.conf.py" if ours else log.with_name("empty.conf.py")
+            if not config.exists():
+                config.write_text("")
         self.log = log
+        self.health = health
         self.logfile = log.open("wb")
         command = [
-            sys.executable,
+            python,
             "-m",
             "gunicorn",
+            "-c",
+            str(config),
             "-w",
             str(workers),
             "--threads",
@@ -659,7 +717,7 @@ class Gunicorn:
             f"127.0.0.1:{self.port}",
             "--log-level",
             "warning",
-            "wsgi:app",
+            app,
         ]
         self.command = command
         self.proc = subprocess.Popen(
@@ -678,7 +736,7 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited:\n{self.log.read_text(errors='replace')}")
             conn = Connection("127.0.0.1", self.port, timeout=2)
             try:
-                status, _ = conn.request("GET", "/healthz")
+                status, _ = conn.request("GET", self.health)
                 if status == 200:
                     return
             except HttpError:
@@ -686,7 +744,7 @@ class Gunicorn:
             finally:
                 conn.close()
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+        raise RuntimeError(f"gunicorn did not answer {self.health} within {timeout:.0f} s")
 
     def pids(self) -> list[int]:
         """The master and its workers (Linux /proc), for CPU accounting."""
@@ -750,6 +808,8 @@ def summarise(tally: Tally, elapsed: float) -> dict[str, Any]:
             "statuses": dict(sorted(statuses.items())),
             "errors": {s: n for s, n in sorted(statuses.items()) if s not in ("200", "201", "202")},
         }
+    reads = kinds["read"]["ok"]
+    kinds["read"]["comments_per_read"] = round(tally.read_comments / reads, 1) if reads else None
     return kinds
 
 
@@ -842,6 +902,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed-threads", type=int, default=50)
     p.add_argument("--seed-comments", type=int, default=5, help="comments per seeded thread")
     p.add_argument("--seed", type=int, default=1, help="random seed of the workload")
+    p.add_argument(
+        "--redis",
+        nargs="?",
+        const="redis://127.0.0.1:6379/9",
+        default="",
+        metavar="URL",
+        help="serve with REDIS_URL (limiter storage, caches, job queues); default db 9",
+    )
+    p.add_argument(
+        "--requests-per-connection",
+        type=int,
+        default=REQUESTS_PER_CONNECTION,
+        help="a client reconnects after this many requests (0: never)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (and PG database)")
     p.add_argument(
@@ -859,12 +933,109 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def log(args: argparse.Namespace, message: str) -> None:
-    print(f"[load] {message}", file=sys.stderr, flush=True)
+def log(args: argparse.Namespace, message: str, prefix: str = "load") -> None:
+    print(f"[{prefix}] {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def measure(
+    server: Gunicorn,
+    clients: list[Client],
+    shared: Shared,
+    args: argparse.Namespace,
+    prefix: str = "load",
+) -> tuple[Tally, dict[str, Any]]:
+    """Seed, warm up and run the measured window; every phase's tally and the measured part."""
+    everything = seed_threads(clients, shared, args.seed_threads, args.seed_comments)
+    log(
+        args,
+        f"seeded {len(shared.articles)} threads ({len(everything.acknowledged)} posts)",
+        prefix,
+    )
+    if args.warmup > 0:
+        warm, _, _ = run_clients(clients, args.warmup, args.read_share)
+        everything.merge(warm)
+    log(args, f"measuring for {args.seconds:g} s", prefix)
+    server_cpu_before = server.cpu_seconds()
+    busy_before = machine_busy_seconds()
+    postgres_before = processes_cpu("postgres")
+    measured, elapsed, client_cpu = run_clients(clients, args.seconds, args.read_share)
+    server_cpu_after = server.cpu_seconds()
+    busy_after = machine_busy_seconds()
+    postgres_after = processes_cpu("postgres")
+    postgres_cpu = sum(
+        after - postgres_before.get(pid, 0.0) for pid, after in postgres_after.items()
+    )
+    per_process = {
+        pid: round((after - server_cpu_before.get(pid, 0.0)) / elapsed, 2)
+        for pid, after in server_cpu_after.items()
+    }
+    server_cpu = sum(server_cpu_after.values()) - sum(server_cpu_before.values())
+    everything.merge(measured)
+    for client in clients:
+        client.conn.close()
+    part: dict[str, Any] = {
+        "measured": {
+            "elapsed_s": round(elapsed, 2),
+            "post": None,
+            "read": None,
+            "published": measured.published,
+            "held": measured.held,
+        },
+        "cpu": {
+            "server_cores": round(server_cpu / elapsed, 2),
+            "server_cpu_s": round(server_cpu, 2),
+            "server_processes": [
+                per_process[pid] for pid in sorted(per_process) if pid != server.proc.pid
+            ],
+            "client_cores": round((client_cpu["user"] + client_cpu["system"]) / elapsed, 2),
+            # Every PostgreSQL process on the machine (the bench's backends and the rest).
+            "postgres_cores": round(postgres_cpu / elapsed, 2),
+            # Everything else busy on the machine meanwhile: other processes (PostgreSQL,
+            # other jobs) and kernel time not charged to a process (loopback softirq).
+            "other_cores": (
+                round(
+                    (
+                        busy_after
+                        - busy_before
+                        - server_cpu
+                        - postgres_cpu
+                        - sum(client_cpu.values())
+                    )
+                    / elapsed,
+                    2,
+                )
+                if busy_before is not None and busy_after is not None
+                else None
+            ),
+        },
+        "error_samples": measured.error_samples,
+    }
+    part["measured"].update(summarise(measured, elapsed))
+    return everything, part
+
+
+def consistency(acknowledged: list[int], stored: set[int]) -> dict[str, Any]:
+    """Every comment id answered 201/202 against the ids stored afterwards."""
+    acked = set(acknowledged)
+    missing, extra = sorted(acked - stored), sorted(stored - acked)
+    return {
+        "acknowledged": len(acknowledged),
+        "distinct_acknowledged": len(acked),
+        "stored": len(stored),
+        "equal": len(acknowledged) == len(stored) and not missing and not extra,
+        # Posts acknowledged but not stored (by id, or by count when ids were answered twice).
+        "lost": max(len(missing), len(acknowledged) - len(stored)),
+        # The same id answered to two posts: the server told a client the wrong id.
+        "duplicate_ids": len(acknowledged) - len(acked),
+        "missing": len(missing),
+        "extra": len(extra),
+        "missing_sample": missing[:10],
+        "extra_sample": extra[:10],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | int:
+    """One load run of our service; the result, or the exit code of ``--profile``."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     db = Database(args.db, tmp, args.pg_url)
     server: Gunicorn | None = None
@@ -878,6 +1049,8 @@ def main(argv: list[str] | None = None) -> int:
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("REDIS_URL", None)
+        if args.redis:
+            env["REDIS_URL"] = args.redis
         log(args, f"database {db.url}; migrating")
         flask_cli(env, "db", "upgrade")
         site = flask_cli(env, "sites", "create", "--name", "Bench", "--origin", ORIGIN)["site"]
@@ -894,110 +1067,39 @@ def main(argv: list[str] | None = None) -> int:
 
         shared = Shared(site=site, articles=[], read_paths=[], published={})
         clients = [
-            Client(i, u["token"], shared, server.port, args.seed) for i, u in enumerate(users)
+            Client(i, u["token"], shared, server.port, args.seed, args.requests_per_connection)
+            for i, u in enumerate(users)
         ]
-        everything = seed_threads(clients, shared, args.seed_threads, args.seed_comments)
-        log(args, f"seeded {len(shared.articles)} threads ({len(everything.acknowledged)} posts)")
-        if args.warmup > 0:
-            warm, _, _ = run_clients(clients, args.warmup, args.read_share)
-            everything.merge(warm)
-        log(args, f"measuring for {args.seconds:g} s")
-        server_cpu_before = server.cpu_seconds()
-        busy_before = machine_busy_seconds()
-        postgres_before = processes_cpu("postgres")
-        measured, elapsed, client_cpu = run_clients(clients, args.seconds, args.read_share)
-        server_cpu_after = server.cpu_seconds()
-        busy_after = machine_busy_seconds()
-        postgres_after = processes_cpu("postgres")
-        postgres_cpu = sum(
-            after - postgres_before.get(pid, 0.0) for pid, after in postgres_after.items()
-        )
-        per_process = {
-            pid: round((after - server_cpu_before.get(pid, 0.0)) / elapsed, 2)
-            for pid, after in server_cpu_after.items()
-        }
-        server_cpu = sum(server_cpu_after.values()) - sum(server_cpu_before.values())
-        everything.merge(measured)
-        for client in clients:
-            client.conn.close()
-        server_pid = server.proc.pid
+        everything, part = measure(server, clients, shared, args)
         server.stop()
         server = None
 
-        acknowledged = everything.acknowledged
-        stored = db.stored_ids(author_ids)
-        acked = set(acknowledged)
-        missing, extra = sorted(acked - stored), sorted(stored - acked)
         threads_count, comments_count = db.threads_and_comments()
         result: dict[str, Any] = {
             "config": {
                 "db": args.db,
+                "redis": bool(args.redis),
                 "clients": args.clients,
                 "seconds": args.seconds,
                 "warmup": args.warmup,
                 "workers": args.workers,
                 "threads": args.threads,
                 "read_share": args.read_share,
+                "requests_per_connection": args.requests_per_connection,
                 "seed_threads": args.seed_threads,
                 "seed_comments": args.seed_comments,
+                "seed": args.seed,
             },
             "machine": {
                 "nproc": os.cpu_count(),
                 "python": sys.version.split()[0],
                 "platform": sys.platform,
             },
-            "measured": {
-                "elapsed_s": round(elapsed, 2),
-                "post": None,
-                "read": None,
-                "published": measured.published,
-                "held": measured.held,
-            },
-            "cpu": {
-                "server_cores": round(server_cpu / elapsed, 2),
-                "server_processes": [
-                    per_process[pid] for pid in sorted(per_process) if pid != server_pid
-                ],
-                "client_cores": round((client_cpu["user"] + client_cpu["system"]) / elapsed, 2),
-                # Every PostgreSQL process on the machine (the bench's backends and the rest).
-                "postgres_cores": round(postgres_cpu / elapsed, 2),
-                # Everything else busy on the machine meanwhile: other processes (PostgreSQL,
-                # other jobs) and kernel time not charged to a process (loopback softirq).
-                "other_cores": (
-                    round(
-                        (
-                            busy_after
-                            - busy_before
-                            - server_cpu
-                            - postgres_cpu
-                            - sum(client_cpu.values())
-                        )
-                        / elapsed,
-                        2,
-                    )
-                    if busy_before is not None and busy_after is not None
-                    else None
-                ),
-            },
-            "consistency": {
-                "acknowledged": len(acknowledged),
-                "distinct_acknowledged": len(acked),
-                "stored": len(stored),
-                "equal": len(acknowledged) == len(stored) and not missing and not extra,
-                "missing": len(missing),
-                "extra": len(extra),
-                "missing_sample": missing[:10],
-                "extra_sample": extra[:10],
-            },
+            **part,
+            "consistency": consistency(everything.acknowledged, db.stored_ids(author_ids)),
             "database": {"threads": threads_count, "comments": comments_count},
-            "error_samples": measured.error_samples,
         }
-        result["measured"].update(summarise(measured, elapsed))
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print_table(result)
-        return 0 if result["consistency"]["equal"] else 1
+        return result
     finally:
         if server is not None:
             server.stop()
@@ -1009,6 +1111,18 @@ def main(argv: list[str] | None = None) -> int:
                 db.drop()
             except Exception as exc:  # report; do not mask the run's own error
                 log(args, f"could not drop database {db.name}: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    if isinstance(result, int):
+        return result
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0 if result["consistency"]["equal"] else 1
 
 
 if __name__ == "__main__":

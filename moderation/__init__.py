@@ -41,6 +41,7 @@ def create_app(
         jobs,
         learning,
         notify,
+        ops,
         views,
     )
 
@@ -97,4 +98,5 @@ def create_app(
     jobs.init_app(app)  # background jobs: RQ with REDIS_URL, else threads (`flask jobs`)
     notify.init_app(app)  # e-mail notifications, /notifications/unsubscribe, `flask notify`
     console.init_app(app)  # the site owners' console (/console) and webhooks
+    ops.init_app(app)  # /healthz, /readyz and /metrics (Prometheus), request timing
     return app

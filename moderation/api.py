@@ -18,7 +18,7 @@ from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 from auth.models import User
-from moderation import desk, service
+from moderation import cache, desk, service
 from moderation.desk_schemas import (
     DecisionSchema,
     DeskCommentEnvelopeSchema,
@@ -100,6 +100,10 @@ def init_app(app: Flask) -> ModerationApi:
 
     api.register_blueprint(reports_bp)
     csrf.exempt(reports_bp)  # the same authentication as bp
+    from moderation.privacy import bp as privacy_bp  # admins' export and erasure
+
+    api.register_blueprint(privacy_bp)
+    csrf.exempt(privacy_bp)  # the same authentication as bp
     return api
 
 
@@ -227,7 +231,8 @@ def _thread_json(thread: Thread) -> dict[str, Any]:
         "url": thread.url,
         "title": thread.title,
         "comment_count": thread.comment_count,
-        "closed": thread.closed,
+        # Closed by hand or by the site's close_after_days.
+        "closed": service.thread_closed(thread),
     }
 
 
@@ -314,7 +319,7 @@ def _comment_rate_limit() -> str:
 
 @bp.route("/comments", methods=["POST"])
 @limiter.limit(_comment_rate_limit, key_func=get_remote_address)
-@bp.arguments(CommentCreateSchema)
+@bp.arguments(CommentCreateSchema())  # an instance: a class is instantiated per request
 @bp.response(201, CommentEnvelopeSchema, description="Published.")
 @bp.alt_response(
     202, schema=CommentEnvelopeSchema, description="Held for review (or refused).", success=True
@@ -367,27 +372,47 @@ def _submit(data: dict[str, Any]) -> tuple[Comment, Verdict]:
 
 
 @bp.route("/comments", methods=["GET"])
-@bp.arguments(CommentListQuerySchema, location="query")
+@bp.arguments(CommentListQuerySchema(), location="query")  # the same
 @bp.response(200, CommentListSchema)
 @bp.alt_response(404, response="NOT_FOUND")
 def list_comments(query: dict[str, Any]) -> dict[str, Any]:
     """The published comments of an article, a page at a time (``next_cursor`` continues)."""
-    page = service.list_comments(
+    if g.api_user is not None:  # sees their own shadow-banned comments: not shared
+        return jsonify(_comment_list(query, g.api_user))
+    try:
+        canonical = service.canonical_url(query["url"])
+    except service.ServiceError:
+        return jsonify(_comment_list(query, None))  # raises the service's error
+    variant = [query["sort"], query["cursor"], query["limit"]]
+    # The answer's bytes are cached and served as they are: no parsing and serialising again.
+    body = cache.cached_bytes(
+        "api-comments",
         query["site"],
-        query["url"],
-        query["sort"],
-        query["cursor"],
-        query["limit"],
-        viewer=g.api_user,  # sees their own shadow-banned comments
+        [canonical],
+        variant,
+        lambda: jsonify(_comment_list(query, None)).get_data(),
     )
-    url = page.thread.url if page.thread is not None else ""
-    return jsonify(
-        {
-            "comments": [_public_comment_json(comment, url) for comment in page.comments],
-            "next_cursor": page.next_cursor,
-            "thread": _thread_json(page.thread) if page.thread is not None else None,
-        }
+    return Response(body, mimetype=current_app.json.mimetype)  # type: ignore[attr-defined]
+
+
+def _comment_list(query: dict[str, Any], viewer: User | None) -> dict[str, Any]:
+    """The answer of ``list_comments`` as plain values (cached for anonymous readers)."""
+    page = service.list_comments(
+        query["site"], query["url"], query["sort"], query["cursor"], query["limit"], viewer=viewer
     )
+    thread = page.thread
+    return {
+        "comments": [_public_comment_json(c, thread.url) for c in page.comments] if thread else [],
+        "next_cursor": page.next_cursor,
+        "thread": None
+        if thread is None
+        else {
+            "url": thread.url,
+            "title": thread.title,
+            "comment_count": thread.comment_count,
+            "closed": page.closed,  # by hand or by the site's close_after_days
+        },
+    }
 
 
 @bp.route("/comments/<int:comment_id>", methods=["PATCH"])
@@ -438,7 +463,20 @@ def like_comment(comment_id: int) -> dict[str, Any]:
 @bp.alt_response(404, response="NOT_FOUND")
 def counts(query: dict[str, Any]) -> dict[str, Any]:
     """Published comments per article URL; unknown articles count 0."""
-    return {"counts": service.comment_counts(query["site"], query["url"])}
+    urls = query["url"]
+    canonical = []
+    for url in urls:
+        try:
+            canonical.append(service.canonical_url(url))
+        except service.ServiceError:
+            continue  # counts 0 whatever happens to the thread
+    return cache.cached(
+        "api-counts",
+        query["site"],
+        canonical,
+        [urls],
+        lambda: {"counts": service.comment_counts(query["site"], urls)},
+    )
 
 
 # --- moderation -----------------------------------------------------------------------------------

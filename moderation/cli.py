@@ -19,6 +19,7 @@ from flask.cli import AppGroup
 from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
 from moderation.demo import seed as seed_demo_site
 from moderation.extensions import db
+from moderation.importers.cli import export_command, import_group
 from moderation.models import Site, normalise_origin
 from moderation.policy import SiteSettings
 
@@ -44,6 +45,11 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sites)
     app.cli.add_command(users)
     app.cli.add_command(demo)
+    app.cli.add_command(import_group)  # import wordpress|disqus FILE --site KEY
+    app.cli.add_command(export_command)  # export --site KEY [--format wxr]
+    from moderation.privacy import privacy_cli  # it imports the API, which imports much
+
+    app.cli.add_command(privacy_cli)  # flask privacy purge|export|erase
 
 
 def _echo_json(data: Any) -> None:

@@ -6,13 +6,29 @@
 | ``SECRET_KEY`` | signs sessions and CSRF tokens; required in production | instance file |
 | ``DATABASE_URL`` | SQLAlchemy URL (``postgresql://`` uses psycopg 3) | SQLite file |
 | ``DATABASE_POOL_SIZE`` / ``DATABASE_MAX_OVERFLOW`` | PostgreSQL connection pool | 5 / 10 |
+| ``DATABASE_POOL_RECYCLE`` | seconds before a pooled PostgreSQL connection is replaced | 1800 |
+| ``DATABASE_POOL_TIMEOUT`` | seconds a request waits for a free pooled connection | 10 |
+| ``DATABASE_POOL_PRE_PING`` | test a pooled connection before use (survives restarts) | ``true`` |
+| ``DATABASE_STATEMENT_TIMEOUT_MS`` | PostgreSQL cancels longer statements; 0 = never | 5000 |
+| ``DATABASE_CONNECT_TIMEOUT`` | seconds to wait for a new PostgreSQL connection | 5 |
+| ``METRICS_TOKEN`` | bearer token that may read ``/metrics`` from anywhere | unset |
+| ``METRICS_ALLOW`` | addresses/networks that may read ``/metrics`` without it | loopback |
+| ``METRICS_CACHE_SECONDS`` | how long ``/metrics`` reuses its database and queue counts | 15 |
 | ``REDIS_URL`` | Redis for rate limits and, later, background jobs | unset |
 | ``RATELIMIT_ENABLED`` | ``false`` turns request rate limits off (load benchmarks) | ``true`` |
 | ``RATELIMIT_STORAGE_URI`` | where rate-limit counters live | ``REDIS_URL`` or memory |
+| ``MODERATION_COMMENT_RATE_LIMIT`` | comments per address (Flask-Limiter syntax) | 30/minute |
+| ``CACHE_ENABLED`` / ``CACHE_TTL`` | cache public reads; seconds an answer lives | true / 60 |
+| ``CACHE_MAX_MB`` / ``CACHE_DIR`` | answers per process (MB); generation file | 64 / instance |
 | ``PROXY_FIX_X_FOR`` | how many reverse proxies set ``X-Forwarded-For`` | 0 |
 | ``MAX_CONTENT_LENGTH`` | largest request body in bytes | 1 MiB |
 | ``CLASSIFIER_MODEL_PATH`` | model file to score comments with | the shipped model |
-| ``MODERATION_IP_SALT`` | key for hashing IP addresses before storage | derived from SECRET_KEY |
+| ``MODERATION_IP_SALT`` | secret mixed into the rotating IP-hash keys | from SECRET_KEY |
+| ``IP_HASH_ROTATION_HOURS`` | hours one random IP-hashing key is used before the next | 24 |
+| ``IP_HASH_KEEP_DAYS`` | days IP hashes (and their keys) are kept, to link repeat abuse | 7 |
+| ``RETENTION_REJECTED_DAYS`` | days rejected and spam comments are kept (0 keeps them) | 90 |
+| ``RETENTION_DELIVERIES_DAYS`` | days webhook deliveries are kept (0 keeps them) | 30 |
+| ``RETENTION_AUTO`` | the app runs the retention purge about once a day | on (off in tests) |
 | ``MAIL_SERVER`` | SMTP host for login links; unset writes mail to the log (development) | unset |
 | ``MAIL_PORT`` / ``MAIL_TIMEOUT`` | SMTP port and socket timeout in seconds | 587 / 10 |
 | ``MAIL_USE_TLS`` / ``MAIL_USE_SSL`` | STARTTLS, or TLS from the start (465) | true / false |
@@ -102,6 +118,11 @@ def build_config(
             database_url,
             pool_size=env.integer("DATABASE_POOL_SIZE", 5),
             max_overflow=env.integer("DATABASE_MAX_OVERFLOW", 10),
+            pool_recycle=env.integer("DATABASE_POOL_RECYCLE", 1800),
+            pool_timeout=env.integer("DATABASE_POOL_TIMEOUT", 10),
+            pre_ping=env.boolean("DATABASE_POOL_PRE_PING", True),
+            statement_timeout_ms=env.integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000),
+            connect_timeout=env.integer("DATABASE_CONNECT_TIMEOUT", 5),
         ),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         # Redis and rate limits (Flask-Limiter's own setting names)
@@ -111,11 +132,30 @@ def build_config(
         # Off: Flask-Limiter would put Retry-After on every response of a limited route (201s
         # included) and override the flood limit's; moderation.errors sets it on 429s.
         "RATELIMIT_HEADERS_ENABLED": False,
+        # Redis down: count in process memory (same limits, per process) and never fail the
+        # request over its limiter; short timeouts so that a dead Redis costs little.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        # Comments posted per address (moderation/api.py); raised for load and fault runs.
+        "MODERATION_COMMENT_RATE_LIMIT": env.text("MODERATION_COMMENT_RATE_LIMIT", "30/minute"),
+        # Cache of public thread reads (moderation/cache.py)
+        "CACHE_ENABLED": env.boolean("CACHE_ENABLED", True),
+        "CACHE_TTL": env.integer("CACHE_TTL", 60),
+        "CACHE_MAX_MB": env.integer("CACHE_MAX_MB", 64),
+        "CACHE_DIR": env.text("CACHE_DIR", "") or str(instance_path),
         # Classifier
         "CLASSIFIER_MODEL_PATH": env.text("CLASSIFIER_MODEL_PATH", "") or shipped_model_path(),
         # Moderation
         "MODERATION_IP_SALT": env.text("MODERATION_IP_SALT", "")
         or _derive_key(str(secret_key), "moderation-ip-salt"),
+        # Privacy (moderation/privacy.py, docs/privacy.md): IP hash keys and retention
+        "IP_HASH_ROTATION_HOURS": env.integer("IP_HASH_ROTATION_HOURS", 24),
+        "IP_HASH_KEEP_DAYS": env.integer("IP_HASH_KEEP_DAYS", 7),
+        "RETENTION_REJECTED_DAYS": env.integer("RETENTION_REJECTED_DAYS", 90),
+        "RETENTION_DELIVERIES_DAYS": env.integer("RETENTION_DELIVERIES_DAYS", 30),
+        # Off under TESTING: a purge started by a test's first comment would surprise the test.
+        "RETENTION_AUTO": env.boolean("RETENTION_AUTO", not overrides.get("TESTING", False)),
         # Mail: login links now, notifications later (auth/mail.py sends it)
         "MAIL_SERVER": env.text("MAIL_SERVER", "") or None,
         "MAIL_PORT": env.integer("MAIL_PORT", 587),
@@ -128,6 +168,11 @@ def build_config(
         # Webhooks (moderation/webhooks.py): private addresses are refused (SSRF) unless allowed.
         "WEBHOOKS_ALLOW_PRIVATE": env.boolean("WEBHOOKS_ALLOW_PRIVATE", False),
         "WEBHOOKS_TIMEOUT": env.integer("WEBHOOKS_TIMEOUT", 5),
+        # Health and metrics (moderation/ops.py): who may read /metrics, and how stale its
+        # database and queue counts may be (each scrape would otherwise run the GROUP BY).
+        "METRICS_TOKEN": env.text("METRICS_TOKEN", "") or None,
+        "METRICS_ALLOW": env.text("METRICS_ALLOW", "127.0.0.0/8,::1"),
+        "METRICS_CACHE_SECONDS": env.integer("METRICS_CACHE_SECONDS", 15),
         # OAuth: sign in with X and Facebook (docs/login.md lists every key)
         "OAUTH_X_CLIENT_ID": env.text("OAUTH_X_CLIENT_ID", "") or None,
         "OAUTH_X_CLIENT_SECRET": env.text("OAUTH_X_CLIENT_SECRET", "") or None,
@@ -203,7 +248,17 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def engine_options(database_url: str, pool_size: int = 5, max_overflow: int = 10) -> dict[str, Any]:
+def engine_options(
+    database_url: str,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    *,
+    pool_recycle: int = 1800,
+    pool_timeout: int = 10,
+    pre_ping: bool = True,
+    statement_timeout_ms: int = 0,
+    connect_timeout: int = 0,
+) -> dict[str, Any]:
     """SQLAlchemy engine options suited to the backend of ``database_url``."""
     if database_url.startswith("sqlite"):
         # Flask serves requests from several threads; SQLAlchemy's pool hands each connection
@@ -211,8 +266,28 @@ def engine_options(database_url: str, pool_size: int = 5, max_overflow: int = 10
         # WAL, busy_timeout and foreign keys are set per connection by a connect event.
         return {"connect_args": {"check_same_thread": False}}
     if database_url.startswith("postgresql"):
-        # pre_ping replaces connections PostgreSQL or a proxy closed while they sat idle.
-        return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
+        if min(pool_size, max_overflow, pool_recycle, statement_timeout_ms, connect_timeout) < 0:
+            raise RuntimeError("DATABASE_* pool sizes, timeouts and ages must not be negative.")
+        options: dict[str, Any] = {
+            # pre_ping replaces connections PostgreSQL or a proxy closed while they sat idle.
+            "pool_pre_ping": pre_ping,
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            # Recycled before a firewall or PgBouncer drops them silently (often after an hour).
+            "pool_recycle": pool_recycle,
+            # A request that cannot get a connection soon fails with a 500 rather than piling up.
+            "pool_timeout": pool_timeout,
+        }
+        connect_args: dict[str, Any] = {}
+        if statement_timeout_ms:
+            # Set per connection by the server, so a runaway query is cancelled even when the
+            # worker that sent it is stuck; a session can still raise it with SET.
+            connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+        if connect_timeout:
+            connect_args["connect_timeout"] = connect_timeout
+        if connect_args:
+            options["connect_args"] = connect_args
+        return options
     return {}
 
 

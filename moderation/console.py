@@ -49,6 +49,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from auth.email_login import EMAIL_PATTERN
 from auth.mail import MailError, send_mail
 from auth.models import ApiToken, Identity, Role, SiteMembership, SiteRole, User
+from auth.oauth import PROVIDERS, enabled_providers
 from auth.permissions import current_actor, require_site_role
 from moderation import dashboard as charts
 from moderation import webhooks
@@ -56,6 +57,7 @@ from moderation.db import utcnow
 from moderation.extensions import db, limiter
 from moderation.models import Comment, Site, SiteInvite, normalise_origin
 from moderation.policy import (
+    LOGIN_PROVIDERS,
     AuthorStanding,
     InvalidSettings,
     Scores,
@@ -70,10 +72,12 @@ __all__ = [
     "PREVIEW_FIELDS",
     "PREVIEW_SAMPLE",
     "bp",
+    "configured_providers",
     "create_site",
     "embed_snippet",
     "init_app",
     "preview_settings",
+    "preview_src",
     "settings_form_class",
 ]
 
@@ -113,12 +117,16 @@ GROUPS = (
         "Authors",
         ("first_comments_held", "trusted_after", "trusted_relax", "allow_guests", "flood_seconds"),
     ),
-    ("Posting", ("duplicate_minutes", "edit_minutes", "deleted_account_comments")),
+    (
+        "Posting",
+        ("duplicate_minutes", "edit_minutes", "close_after_days", "deleted_account_comments"),
+    ),
     (
         "Reports",
         ("reports_to_queue", "reports_to_hide", "new_account_days", "new_account_report_weight"),
     ),
     ("Notifications", ("notify_authors", "digest_pending", "digest_minutes")),
+    ("Login", ("login_providers",)),
 )
 
 
@@ -202,6 +210,8 @@ def _kind(name: str) -> str:
     default = SiteSettings.__dataclass_fields__[name].default
     if name in CHOICES:
         return "choice"
+    if name == "login_providers":
+        return "providers"
     if isinstance(default, bool):
         return "flag"
     if default is None:
@@ -223,6 +233,15 @@ def settings_form_class() -> type[FlaskForm]:
         kind = _kind(name)
         if kind == "choice":
             field = SelectField(label, choices=CHOICES[name], description=help_text)
+        elif kind == "providers":
+            # Choices depend on the server's OAuth credentials: set per request (_settings_page).
+            field = SelectMultipleField(
+                label,
+                description=help_text,
+                validate_choice=False,  # _settings_from_form keeps only known providers
+                widget=widgets.ListWidget(prefix_label=False),
+                option_widget=widgets.CheckboxInput(),
+            )
         elif kind == "flag":
             field = BooleanField(label, description=help_text)
         elif kind == "probability":
@@ -269,7 +288,9 @@ def _form_values(settings: SiteSettings) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value in settings.to_dict().items():
         kind = _kind(name)
-        if kind == "words":
+        if kind == "providers":
+            values[name] = [p for p in configured_providers() if settings.allows_login(p)]
+        elif kind == "words":
             values[name] = "\n".join(value)
         elif kind == "optional_probability":
             values[name] = "" if value is None else f"{value:g}"
@@ -285,13 +306,34 @@ def _words(text: str | None) -> list[str]:
     return [line.strip() for line in raw.splitlines() if line.strip()]
 
 
-def _settings_from_form(form: FlaskForm) -> dict[str, Any]:
+def configured_providers() -> list[str]:
+    """The login providers this server offers: e-mail always, X and Facebook with credentials."""
+    return ["email", *(provider.name for provider in enabled_providers())]
+
+
+def _providers_from_form(ticked: list[str] | None, current: SiteSettings) -> list[str]:
+    """The site's login_providers after the form: the ticked ones, and unconfigured ones kept."""
+    offered = configured_providers()
+    chosen = {name for name in ticked or [] if name in offered}
+    if chosen == {name for name in offered if current.allows_login(name)}:
+        # Unchanged: an empty list stays "every provider", a provider without credentials
+        # on this server stays chosen for when it gets them.
+        return list(current.login_providers)
+    if not chosen:
+        return []  # nothing ticked: every provider, as the help says
+    kept = {name for name in current.login_providers if name not in offered}
+    return [name for name in LOGIN_PROVIDERS if name in chosen | kept]
+
+
+def _settings_from_form(form: FlaskForm, current: SiteSettings) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for spec in dataclass_fields(SiteSettings):
         name = spec.name
         data = form[name].data
         kind = _kind(name)
-        if kind == "words":
+        if kind == "providers":
+            values[name] = _providers_from_form(data, current)
+        elif kind == "words":
             values[name] = _words(data)
         elif kind == "probability":
             values[name] = float(data)
@@ -350,6 +392,23 @@ def embed_snippet(site: Site, base: str) -> str:
     return (
         f'<div id="comments" data-site="{site.key}"></div>\n'
         f'<script src="{base}/embed.js" async></script>'
+    )
+
+
+PREVIEW_PATH = "/__preview__"  # the preview article: rendering it creates no thread
+PREVIEW_THEMES = ("light", "dark", "auto")
+
+
+def preview_src(site: Site, theme: str = "light") -> str | None:
+    """The widget's thread page for a preview article on the site's first origin, or None."""
+    if not site.origins:
+        return None
+    return url_for(
+        "embed.thread_page",
+        site=site.key,
+        url=site.origins[0] + PREVIEW_PATH,
+        title="Preview",
+        theme=theme,
     )
 
 
@@ -453,7 +512,13 @@ def site(key: str) -> tuple[str, int]:
     """The site's overview: the embed snippet with a copy button, name and origins."""
     site: Site = g.site
     form = SiteForm(formdata=None, name=site.name, origins="\n".join(site.origins or []))
-    return _render("console/site.html", snippet=embed_snippet(site, service_url()), form=form)
+    return _render(
+        "console/site.html",
+        snippet=embed_snippet(site, service_url()),
+        form=form,
+        preview=preview_src(site),
+        themes=PREVIEW_THEMES,
+    )
 
 
 @bp.post("/sites/<key>")
@@ -469,7 +534,12 @@ def update_details(key: str) -> Response | tuple[str, int]:
         else:
             return redirect(url_for(".site", key=key))
     return _render(
-        "console/site.html", 400, snippet=embed_snippet(g.site, service_url()), form=form
+        "console/site.html",
+        400,
+        snippet=embed_snippet(g.site, service_url()),
+        form=form,
+        preview=preview_src(g.site),
+        themes=PREVIEW_THEMES,
     )
 
 
@@ -485,18 +555,44 @@ def _current_settings(site: Site) -> SiteSettings:
         return SiteSettings()
 
 
+PROVIDER_LABELS = {"email": "E-mail (a login link)", "x": "X", "facebook": "Facebook"}
+
+
+def _settings_form(**kwargs: Any) -> FlaskForm:
+    """The settings form, with a login provider checkbox for each provider this server offers."""
+    form = SettingsForm(**kwargs)
+    form["login_providers"].choices = [
+        SelectChoice(name, PROVIDER_LABELS[name]) for name in configured_providers()
+    ]
+    return form
+
+
+def _settings_page(form: FlaskForm, status: int = 200, **context: Any) -> tuple[str, int]:
+    offered = configured_providers()
+    missing = [
+        (PROVIDER_LABELS[name], PROVIDERS[name].prefix)
+        for name in LOGIN_PROVIDERS
+        if name not in offered and name in PROVIDERS
+    ]
+    context.setdefault("general", [])
+    context.setdefault("saved", False)
+    return _render(
+        "console/settings.html",
+        status,
+        form=form,
+        groups=GROUPS,
+        preview_fields=PREVIEW_FIELDS,
+        missing_providers=missing,
+        **context,
+    )
+
+
 @bp.get("/sites/<key>/settings")
 @require_site_role(SiteRole.OWNER)
 def settings(key: str) -> tuple[str, int]:
     """Every moderation setting in one form, with the live preview of the thresholds."""
-    form = SettingsForm(formdata=None, data=_form_values(_current_settings(g.site)))
-    return _render(
-        "console/settings.html",
-        form=form,
-        groups=GROUPS,
-        preview_fields=PREVIEW_FIELDS,
-        general=[],
-        saved=False,
+    return _settings_page(
+        _settings_form(formdata=None, data=_form_values(_current_settings(g.site)))
     )
 
 
@@ -504,31 +600,19 @@ def settings(key: str) -> tuple[str, int]:
 @require_site_role(SiteRole.OWNER)
 def save_settings(key: str) -> tuple[str, int]:
     """Validate and save the settings (moderation.service.update_site, one transaction)."""
-    form = SettingsForm()
+    form = _settings_form()
     general: list[str] = []
     if form.validate():
         try:
-            update_site(key, _actor(), settings=_settings_from_form(form))
+            update_site(
+                key, _actor(), settings=_settings_from_form(form, _current_settings(g.site))
+            )
         except ServiceError as exc:
             general = _attach_errors(form, exc.message)
         else:
-            saved = SettingsForm(formdata=None, data=_form_values(_current_settings(g.site)))
-            return _render(
-                "console/settings.html",
-                form=saved,
-                groups=GROUPS,
-                preview_fields=PREVIEW_FIELDS,
-                general=[],
-                saved=True,
-            )
-    return _render(
-        "console/settings.html",
-        400,
-        form=form,
-        groups=GROUPS,
-        preview_fields=PREVIEW_FIELDS,
-        general=general,
-    )
+            saved = _settings_form(formdata=None, data=_form_values(_current_settings(g.site)))
+            return _settings_page(saved, saved=True)
+    return _settings_page(form, 400, general=general)
 
 
 def _tally(verdicts: list[Any]) -> dict[str, int]:

@@ -9,6 +9,8 @@ hands the frame a signed, expiring *embed token*; the frame sends it as ``X-Embe
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,8 +33,8 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from auth.models import User
-from moderation import service
-from moderation.extensions import db, limiter
+from moderation import cache, service
+from moderation.extensions import csrf, db, limiter
 from moderation.models import Comment, Site, Thread, normalise_origin
 from moderation.render import MAX_BODY
 from moderation.status import Status
@@ -94,6 +96,45 @@ def embed_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# --- the frame's own assets -------------------------------------------------------------------
+
+
+@bp.app_template_global("embed_static")
+def embed_static(filename: str) -> str:
+    """The URL of a widget asset named by its content's digest, so browsers keep it a year."""
+    return url_for("static", filename=filename, v=_asset_digest(filename))
+
+
+def _asset_digest(filename: str) -> str:
+    path = Path(current_app.static_folder or "static") / filename
+    stat = path.stat()
+    return _digest_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(path: str, mtime_ns: int, size: int) -> str:
+    """The first 12 hex digits of the file's SHA-256 (cached while its mtime and size hold)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+@bp.after_app_request
+def cache_fingerprinted_assets(response: Response) -> Response:
+    """A static file asked for under its current digest never changes: cache it for a year."""
+    version = request.args.get("v") if request.endpoint == "static" else None
+    if version and response.status_code in (200, 304):
+        filename = (request.view_args or {}).get("filename", "")
+        try:
+            current = _asset_digest(filename)
+        except OSError:
+            return response
+        if version == current:  # an old digest gets the default revalidation
+            response.cache_control.no_cache = None
+            response.cache_control.public = True
+            response.cache_control.max_age = 365 * 24 * 3600
+            response.cache_control.immutable = True
+    return response
+
+
 # --- the thread -------------------------------------------------------------------------------
 
 
@@ -134,8 +175,10 @@ def _holder_of(node: Node, nodes: dict[int, Node]) -> Node:
 
 
 def frame_ancestors(site: Site) -> str:
-    """The CSP ``frame-ancestors`` source list: the site's origins, or none at all."""
-    return " ".join(site.origins) if site.origins else "'none'"
+    """The CSP ``frame-ancestors`` source list: the site's origins and this service, or none."""
+    # 'self' lets the console show a live preview of the widget (docs/console.md). Only this
+    # service's own pages live on its origin, so it adds no page that could clickjack readers.
+    return " ".join([*site.origins, "'self'"]) if site.origins else "'none'"
 
 
 def _csp(site: Site | None) -> str:
@@ -180,7 +223,38 @@ def embed_js() -> Response:
 
 @bp.get("/embed/thread")
 def thread_page() -> Response:
-    """The comments of one article, rendered for the widget's iframe."""
+    """The comments of one article, rendered for the widget's iframe (cached: moderation.cache)."""
+    args = request.args
+    try:
+        canonical = service.canonical_url(args["url"]) if args.get("site") else None
+    except (KeyError, service.ServiceError):
+        canonical = None
+    if canonical is None:
+        return _thread_page()  # an error page, not worth caching
+    # The page is the same for every reader (who they are is asked for by its script), so it
+    # varies only with the request's parameters.
+    variant = [args.get(name, "")[:500] for name in ("sort", "theme", "lang", "origin", "title")]
+    stored = cache.cached(
+        "embed-thread",
+        args["site"],
+        [canonical],
+        variant,
+        lambda: _stored_response(_thread_page()),
+        keep=lambda answer: answer["status"] == 200,
+    )
+    return Response(stored["body"], status=stored["status"], headers=stored["headers"])
+
+
+def _stored_response(response: Response) -> dict[str, Any]:
+    """``response`` as plain values for the cache."""
+    return {
+        "status": response.status_code,
+        "headers": [[name, value] for name, value in response.headers.items()],
+        "body": response.get_data(as_text=True),
+    }
+
+
+def _thread_page() -> Response:
     key = request.args.get("site", "")
     url = request.args.get("url", "")
     site = db.session.scalar(sa.select(Site).where(Site.key == key)) if key else None
@@ -214,14 +288,16 @@ def thread_page() -> Response:
             tree=thread_tree(page.comments),
             next_cursor=page.next_cursor,
             total=page.thread.comment_count if page.thread is not None else 0,
-            closed=bool(page.thread is not None and page.thread.closed),
+            closed=bool(page.thread is not None and service.thread_closed(page.thread, settings)),
             theme=theme,
             sort=sort,
             lang=_language(request.args.get("lang", "")),
             parent_origin=_parent_origin(site, request.args.get("origin")) or "",
             allow_guests=settings.allow_guests,
             edit_minutes=settings.edit_minutes,
-            providers=enabled_providers(),
+            # The site's own choice among the providers this server offers (settings).
+            email_login=settings.allows_login("email"),
+            providers=[p for p in enabled_providers() if settings.allows_login(p.name)],
             max_body=MAX_BODY,
             login_done=url_for("embed.login_done"),
         )
@@ -270,10 +346,23 @@ def me() -> Response:
         # Which of the comments on screen this reader liked (ids=1,2,3; at most a page's worth).
         ids = [int(part) for part in request.args.get("ids", "").split(",")[:200] if part.isdigit()]
         answer["liked"] = sorted(service.liked_by(user, ids))
+        # Which of them are the reader's own (Edit/Delete): the cached page names no authors.
+        answer["mine"] = sorted(_own_ids(user, ids))
         answer["held"] = [_held_json(c) for c in _own_held(user, request.args)]
     response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _own_ids(user: User, ids: list[int]) -> set[int]:
+    """Which of the comments ``ids`` ``user`` wrote."""
+    if not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Comment.id).where(Comment.id.in_(ids), Comment.author_id == user.id)
+        )
+    )
 
 
 def _own_held(user: User, args: Any) -> list[Comment]:
@@ -335,25 +424,40 @@ def embed_cookie_user() -> User | None:
     return user_for_embed_token(token)
 
 
+def _partitioned_cookie_allowed() -> bool:
+    """Whether browsers take a Secure cookie here: on HTTPS, and on loopback (a trustworthy origin).
+
+    SameSite=None and Partitioned need Secure. Browsers accept Secure cookies from
+    ``http://localhost`` and ``http://127.0.0.1`` too, so the demo and the browser tests use the
+    same path as production instead of a weaker one.
+    """
+    if request.is_secure:
+        return True
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    return host in ("localhost", "127.0.0.1", "[::1]")
+
+
 @bp.route("/embed/session", methods=["POST", "DELETE"])
+@csrf.exempt  # needs X-Requested-With, which a cross-site form cannot send (CSRF said 400)
 def session_cookie() -> Response:
     """Keep (POST, with the token header) or drop (DELETE) the partitioned login cookie."""
     if not request.headers.get("X-Requested-With"):
         return jsonify({"error": "Send the X-Requested-With header."}), 400  # type: ignore[return-value]
     response = jsonify({"stored": False})
     if request.method == "DELETE":
+        secure = _partitioned_cookie_allowed()
         response.delete_cookie(
             EMBED_COOKIE,
             path="/",
-            secure=request.is_secure,
-            samesite="None" if request.is_secure else "Lax",
-            partitioned=request.is_secure,
+            secure=secure,
+            samesite="None" if secure else "Lax",
+            partitioned=secure,
         )
         return response
     token = request.headers.get(EMBED_TOKEN_HEADER, "")
     if user_for_embed_token(token) is None:
         return jsonify({"error": "Your login has expired; log in again."}), 401  # type: ignore[return-value]
-    if request.is_secure:  # SameSite=None and Partitioned need Secure, so HTTPS only
+    if _partitioned_cookie_allowed():
         response.set_cookie(
             EMBED_COOKIE,
             token,
@@ -372,17 +476,44 @@ def session_cookie() -> Response:
 def counts() -> Response:
     """Published comments per article URL, for the count helper on a customer's page (CORS)."""
     key = request.args.get("site", "")
-    site = db.session.scalar(sa.select(Site).where(Site.key == key)) if key else None
-    if site is None:
-        return jsonify({"error": "Unknown site."}), 404  # type: ignore[return-value]
     urls = request.args.getlist("url")[:100]
-    try:
-        found = service.comment_counts(site.key, urls)
-    except service.ServiceError as error:
-        return jsonify({"error": error.message}), error.status  # type: ignore[return-value]
-    response = jsonify({"counts": found})
-    origin = _parent_origin(site, request.headers.get("Origin"))
+    answer = cache.cached(
+        "embed-counts",
+        key,
+        _canonical_urls(urls),
+        [urls, request.headers.get("Origin", "")],
+        lambda: _counts_answer(key, urls),
+        keep=lambda answer: answer["status"] == 200,
+    )
+    if answer["status"] != 200:
+        return jsonify({"error": answer["error"]}), answer["status"]  # type: ignore[return-value]
+    response = jsonify({"counts": answer["counts"]})
+    origin = answer["origin"]
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
     return response
+
+
+def _canonical_urls(urls: list[str]) -> list[str]:
+    """The canonical forms of the valid ``urls`` (the articles a count answer depends on)."""
+    found = []
+    for url in urls:
+        try:
+            found.append(service.canonical_url(url))
+        except service.ServiceError:
+            continue
+    return found
+
+
+def _counts_answer(key: str, urls: list[str]) -> dict[str, Any]:
+    """The count helper's answer as plain values: status, counts or error, allowed origin."""
+    site = db.session.scalar(sa.select(Site).where(Site.key == key)) if key else None
+    if site is None:
+        return {"status": 404, "error": "Unknown site."}
+    try:
+        found = service.comment_counts(site.key, urls)
+    except service.ServiceError as error:
+        return {"status": error.status, "error": error.message}
+    origin = _parent_origin(site, request.headers.get("Origin"))
+    return {"status": 200, "counts": found, "origin": origin}

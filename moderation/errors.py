@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Mapping
+from html import escape
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
-from moderation.extensions import limiter
+from moderation.extensions import db, limiter
 
-__all__ = ["ApiError", "register_error_handlers", "wants_json"]
+__all__ = [
+    "DATABASE_ERRORS",
+    "DATABASE_RETRY_AFTER",
+    "ApiError",
+    "register_error_handlers",
+    "wants_json",
+]
+
+log = logging.getLogger(__name__)
+
+# The database is down, restarting or out of connections: the request may well succeed in a
+# moment, so clients hear 503 with Retry-After rather than a 500 (a bug of ours).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.OperationalError,  # connection refused or lost, server shutting down, locked
+    sa.exc.InterfaceError,  # a connection the driver already considers closed
+    sa.exc.TimeoutError,  # no pooled connection free within DATABASE_POOL_TIMEOUT
+)
+DATABASE_RETRY_AFTER = 5  # seconds
 
 # Short sentences for werkzeug's stock descriptions, which are long and written for developers.
 MESSAGES = {
@@ -41,6 +62,7 @@ TITLES = {
     413: "Too large",
     429: "Too many requests",
     500: "Server error",
+    503: "Unavailable",
 }
 
 
@@ -67,6 +89,8 @@ def register_error_handlers(app: Flask) -> None:
     """Answer every HTTP error, and ApiError, in the format the client wants."""
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    for error in DATABASE_ERRORS:
+        app.register_error_handler(error, _handle_database_error)
 
 
 def _handle_api_error(error: ApiError) -> tuple[Response, int]:
@@ -105,6 +129,32 @@ def _handle_http_exception(error: HTTPException) -> Response:
         if current is not None:
             reset_at = current.reset_at - time.time()
         response.headers["Retry-After"] = str(max(1, math.ceil(reset_at)))
+    return response
+
+
+def _handle_database_error(error: Exception) -> Response:
+    """503 with Retry-After when the database cannot be reached; the session is rolled back."""
+    log.warning("Database unavailable, answered 503: %s", type(error).__name__, exc_info=error)
+    # The transaction is lost either way; a dead connection goes back to the pool invalidated.
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+    message = MESSAGES[503]
+    if wants_json():
+        response = jsonify({"error": message})
+    else:
+        try:
+            page = _render_page(503, TITLES[503], message)
+        except sa.exc.SQLAlchemyError:
+            # The layout asks who is signed in, which may need the database too.
+            with contextlib.suppress(Exception):
+                db.session.rollback()
+            page = (
+                f"<!doctype html><title>{TITLES[503]}</title><h1>{TITLES[503]}</h1>"
+                f"<p>{escape(message)}</p>"
+            )
+        response = Response(page, mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
     return response
 
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
+from cachetools import TTLCache
 from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 
@@ -45,12 +46,14 @@ from moderation.extensions import db
 __all__ = [
     "QUEUES",
     "JobSpec",
+    "already_done",
     "enqueue",
     "enqueue_in",
     "init_app",
     "job",
     "jobs_cli",
     "mode",
+    "record_done",
     "run_job",
     "shutdown",
     "wait_for_jobs",
@@ -257,6 +260,9 @@ def _run_logged(
         return True
     except Exception:
         log.exception("Background job %s failed", path)
+        from moderation import ops  # metrics; imported late: ops is not needed to run jobs
+
+        ops.record_job_failure(_spec(function).queue)
         return False
 
 
@@ -339,7 +345,13 @@ def run_job(path: str, *args: Any, **kwargs: Any) -> Any:
             # (closing would close the parent's) and open its own.
             db.engine.dispose(close=False)
             _process_pid = os.getpid()
-        return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except Exception:
+            from moderation import ops  # metrics: counted in Redis, where /metrics reads it
+
+            ops.record_job_failure(_spec(function).queue, redis=_redis(app))
+            raise
 
 
 _standalone: Flask | None = None
@@ -370,7 +382,16 @@ def _standalone_app() -> Flask:
     default=True,
     help="Run each job in a forked process (default) or in the worker itself.",
 )
-def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
+@click.option(
+    "--maintenance-interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Seconds between checks for jobs of dead workers (run again, or failed).",
+)
+def worker_command(
+    queues: tuple[str, ...], burst: bool, fork: bool, maintenance_interval: int
+) -> None:
     """Run an RQ worker for the background jobs (needs REDIS_URL)."""
     from rq import SimpleWorker, Worker
     from rq.serializers import JSONSerializer
@@ -386,6 +407,11 @@ def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
         [_rq_queue(app, name) for name in (queues or QUEUES)],
         connection=_redis(app),
         serializer=JSONSerializer,
+        # RQ's 10 minutes would leave the job of a killed worker waiting that long after its
+        # heartbeat lapsed (about 90 s); the check is a few cheap Redis calls. An idle worker
+        # only looks up between waits for a job, each worker_ttl - 15 s long: as often.
+        maintenance_interval=maintenance_interval,
+        worker_ttl=maintenance_interval + 15,
     )
     # The scheduler moves retried and delayed jobs back into their queues when they are due.
     worker.work(burst=burst, with_scheduler=True)
@@ -507,6 +533,47 @@ def _pool(app: Flask) -> _ThreadPool:
                 app, app.config["JOBS_THREADS"], app.config["JOBS_MAX_PENDING"]
             )
         return state.pool
+
+
+# ---------------------------------------------------------------------------------------------
+# Done markers: a retried job skips the steps an earlier attempt finished (no duplicate mail)
+# ---------------------------------------------------------------------------------------------
+
+DONE_TTL = 30 * 24 * 3600  # seconds a done marker is kept: longer than any retry schedule
+_done_here: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=DONE_TTL)
+_done_lock = threading.Lock()
+
+
+def _done_key(app: Flask, key: str) -> str:
+    return f"{app.config['JOBS_QUEUE_PREFIX']}jobs:done:{key}"
+
+
+def already_done(key: str) -> bool:
+    """Whether a job recorded the step ``key`` as done (``record_done``), here or in Redis."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _done_lock:
+        if _done_here.get(_done_key(app, key)):
+            return True
+    if not app.config.get("REDIS_URL"):
+        return False
+    try:
+        return bool(_redis(app).exists(_done_key(app, key)))
+    except Exception:  # Redis down: at-least-once, a duplicate is better than a lost mail
+        log.warning("Redis is unreachable; cannot check whether %s was already done", key)
+        return False
+
+
+def record_done(key: str) -> None:
+    """Record that the step ``key`` happened, so that a retry of its job does not repeat it."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _done_lock:
+        _done_here[_done_key(app, key)] = True
+    if not app.config.get("REDIS_URL"):
+        return
+    try:
+        _redis(app).set(_done_key(app, key), "1", ex=DONE_TTL)
+    except Exception:
+        log.warning("Redis is unreachable; %s is recorded as done in this process only", key)
 
 
 def wait_for_jobs(app: Flask, timeout: float = 10.0) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import sys
@@ -39,6 +40,8 @@ from auth.models import Role, SiteMembership, SiteRole, User
 from moderation import scoring
 from moderation.db import utcnow
 from moderation.extensions import db
+from moderation.jobs import enqueue, job
+from moderation.jobs import mode as jobs_mode
 from moderation.models import ActorType, Comment, Decision, ModelVersion, Site
 from moderation.service import _in_transaction
 from moderation.status import Action
@@ -688,6 +691,34 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
+@job("retraining", timeout=6 * 3600)
+def retrain_job(
+    data_dir: str,
+    site_keys: list[str],
+    weight: float = DEFAULT_WEIGHT,
+    recent_days: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """``flask classifier retrain --background``: the same retraining, run by a worker."""
+    log = logging.getLogger(__name__)
+    options = RetrainOptions(
+        data_dir=Path(data_dir),
+        site_keys=tuple(site_keys),
+        weight=weight,
+        recent_days=recent_days,
+        force=force,
+    )
+    result = retrain(options, lambda message: log.info("retraining: %s", message))
+    log.warning(
+        "retraining: %s %s (compared with %s)%s",
+        "promoted" if result.promoted else "refused",
+        result.version,
+        result.compared_with,
+        "; ".join(["", *result.reasons]),
+    )
+    return result.to_dict()
+
+
 @classifier_cli.command("retrain")
 @click.option(
     "--site",
@@ -716,11 +747,34 @@ def _echo_json(data: Any) -> None:
     help="Hold out the decisions of the last N days (default: the newest fifth).",
 )
 @click.option("--force", is_flag=True, help="Promote even if the checks refuse the candidate.")
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Queue the retraining for a worker (the 'retraining' queue) and return at once.",
+)
 def retrain_command(
-    sites: tuple[str, ...], data: Path | None, weight: float, recent_days: int | None, force: bool
+    sites: tuple[str, ...],
+    data: Path | None,
+    weight: float,
+    recent_days: int | None,
+    force: bool,
+    background: bool,
 ) -> None:
     """Train a candidate and promote it only if it is not worse and better on recent decisions."""
     from classifier.data import default_data_dir
+
+    if background:
+        folder = data or default_data_dir()
+        if not folder.is_dir():
+            raise CommandError(f"The training data folder {folder} does not exist.")
+        if sites:
+            try:
+                _check_sites(sites)
+            except LearningError as error:
+                raise CommandError(str(error)) from None
+        enqueue(retrain_job, str(folder.resolve()), list(sites), weight, recent_days, force)
+        _echo_json({"queued": True, "queue": "retraining", "mode": jobs_mode()})
+        return
 
     options = RetrainOptions(
         data_dir=data or default_data_dir(),

@@ -137,7 +137,11 @@ class Thread(db.Model):
     """The comments of one article, identified by its canonical URL on a site."""
 
     __tablename__ = "threads"
-    __table_args__ = (sa.UniqueConstraint("site_id", "url"),)
+    __table_args__ = (
+        sa.UniqueConstraint("site_id", "url"),
+        # An imported post's source (moderation/importers): importing the file again finds it.
+        sa.Index("ix_threads_site_import_ref", "site_id", "import_ref", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     site_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("sites.id", ondelete="CASCADE"))
@@ -147,6 +151,8 @@ class Thread(db.Model):
     # Published comments, kept current by the posting service so pages need no COUNT(*).
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where an imported thread came from, e.g. "wordpress:https://blog.example#post-12".
+    import_ref: Mapped[str | None] = mapped_column(sa.String(300))
 
     site: Mapped[Site] = relationship(back_populates="threads")
     comments: WriteOnlyMapped[Comment] = relationship(
@@ -186,6 +192,8 @@ class Comment(db.Model):
         sa.Index("ix_comments_status_created", "status", "created_at", "id"),
         # The Reported queue: comments readers reported past the site's threshold.
         sa.Index("ix_comments_site_review_created", "site_id", "needs_review", "created_at", "id"),
+        # An imported comment's source (moderation/importers): importing again skips it.
+        sa.Index("ix_comments_site_import_ref", "site_id", "import_ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -234,6 +242,8 @@ class Comment(db.Model):
     edited_at: Mapped[datetime | None]
     # Readers' likes (CommentLike rows), kept here for "most liked" sorting.
     like_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Where an imported comment came from, e.g. "disqus:post-456"; None for comments posted here.
+    import_ref: Mapped[str | None] = mapped_column(sa.String(300))
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (read by SQLAlchemy)
 
@@ -520,3 +530,47 @@ class CommentLike(db.Model):
 
     def __repr__(self) -> str:
         return f"<CommentLike comment={self.comment_id} user={self.user_id}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy (moderation/privacy.py): rotating keys of the IP address hashes, and its own log
+# ---------------------------------------------------------------------------------------------
+
+
+class IpHashKey(db.Model):
+    """A random key that hashes IP addresses during one period; deleted after a few days."""
+
+    __tablename__ = "ip_hash_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The start of the period (a multiple of IP_HASH_ROTATION_HOURS since the epoch, UTC);
+    # unique, so processes racing to create a period's key all end up with the same one.
+    starts_at: Mapped[datetime] = mapped_column(unique=True)
+    key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<IpHashKey {self.id} from {self.starts_at.isoformat()}>"
+
+
+class PrivacyEvent(db.Model):
+    """A retention run, or an admin's export or erasure of someone's data (counts, no address)."""
+
+    __tablename__ = "privacy_events"
+    __table_args__ = (sa.Index("ix_privacy_events_action_created", "action", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action: Mapped[str] = mapped_column(sa.String(16))  # "purge", "export" or "erase"
+    # The admin who ran it (None: the command line or the scheduled job).
+    actor_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    via: Mapped[str] = mapped_column(sa.String(16))  # "cli", "api" or "job"
+    # What was found, exported or removed: {"comments": 3, "accounts": 1, ...}.
+    counts: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<PrivacyEvent {self.id} {self.action} via {self.via}>"

@@ -19,7 +19,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,7 +44,7 @@ from auth.models import SiteMembership, SiteRole, User
 from moderation import events
 from moderation.db import utcnow
 from moderation.extensions import csrf, db
-from moderation.jobs import enqueue, enqueue_in, job
+from moderation.jobs import already_done, enqueue, enqueue_in, job, record_done
 from moderation.models import AuthorEvent, Comment, Decision, Site, SiteAuthor
 from moderation.policy import SiteSettings
 from moderation.status import Action, Status
@@ -198,7 +198,13 @@ def send_author_action_mail(event_id: int, base_url: str | None = None) -> None:
         if event.action == "ban"
         else f"Your comments on {_one_line(site.name, 80)} are suspended"
     )
-    _send(address, subject, "author_action", context)
+    _send(
+        address,
+        subject,
+        "author_action",
+        context,
+        once=_once("author-event", event_id, event.created_at),
+    )
 
 
 def _digest_may_be_due(site: Site) -> bool:
@@ -292,8 +298,14 @@ def _send(
     template: str,
     context: Mapping[str, Any],
     unsubscribe_url: str | None = None,
+    once: str | None = None,
 ) -> None:
-    """Render ``emails/<template>.txt``/``.html`` and send it; MailError on failure."""
+    """Render ``emails/<template>.txt``/``.html`` and send it (once per ``once`` key)."""
+    # A retried job (SMTP failed after accepting, a worker killed mid-job) must not send the
+    # same mail twice: the server's acceptance is recorded before anything else can fail.
+    if once is not None and already_done(once):
+        log.warning("Mail %s was already sent; not sending it again", once)
+        return
     text = render_template(f"emails/{template}.txt", **context)
     html = render_template(f"emails/{template}.html", **context)
     headers = {}
@@ -301,7 +313,19 @@ def _send(
         # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs here.
         headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    send_mail(to, _one_line(subject), text, html, headers)
+    send_mail(
+        to,
+        _one_line(subject),
+        text,
+        html,
+        headers,
+        on_accepted=(lambda: record_done(once)) if once is not None else None,
+    )
+
+
+def _once(kind: str, row_id: int, created: datetime) -> str:
+    """The done-marker key of one mail: the row it tells of (its time too: ids can be reused)."""
+    return f"mail:{kind}:{row_id}:{created.isoformat()}"
 
 
 def _settings(site: Site) -> SiteSettings:
@@ -379,7 +403,14 @@ def send_decision_mail(decision_id: int, base_url: str | None = None) -> None:
         if approved
         else f"Your comment on “{title}” was not published"
     )
-    _send(address, subject, "decision", context, unsubscribe_url)
+    _send(
+        address,
+        subject,
+        "decision",
+        context,
+        unsubscribe_url,
+        once=_once("decision", decision_id, decision.created_at),
+    )
 
 
 @job("mail", retry=True)
@@ -414,7 +445,14 @@ def send_reply_mail(comment_id: int, base_url: str | None = None) -> None:
     }
     title = _one_line(thread.title or reply.site.name, 80)
     subject = f"{_one_line(reply.author_name, 60)} replied to your comment on “{title}”"
-    _send(address, subject, "reply", context, unsubscribe_url)
+    _send(
+        address,
+        subject,
+        "reply",
+        context,
+        unsubscribe_url,
+        once=_once("reply", comment_id, reply.created_at),
+    )
 
 
 def _age(delta: timedelta) -> str:

@@ -19,6 +19,7 @@ from classifier.normalize import PLACEHOLDERS, find_entities, normalize
 from moderation.status import Status
 
 __all__ = [
+    "LOGIN_PROVIDERS",
     "REASON_CODES",
     "AuthorStanding",
     "InvalidSettings",
@@ -166,6 +167,33 @@ def _parse_words(text: str) -> Any:
     return tuple(text.split(","))
 
 
+# Ways a reader can log in to comment, as auth/ names them (auth.oauth.PROVIDERS and "email").
+LOGIN_PROVIDERS: tuple[str, ...] = ("email", "x", "facebook")
+_PROVIDER_ALIASES = {"e-mail": "email", "mail": "email", "twitter": "x"}
+
+
+def _providers(name: str, value: Any, errors: list[str]) -> Any:
+    # A bare string would otherwise be read as a list of single letters.
+    if not isinstance(value, list | tuple):
+        errors.append(f"{name} must be a list of login providers, not {_quote(value)}.")
+        return value
+    chosen: set[str] = set()
+    for item in value:
+        key = str(item).strip().lower()
+        key = _PROVIDER_ALIASES.get(key, key)
+        if isinstance(item, str) and key in LOGIN_PROVIDERS:
+            chosen.add(key)
+        else:
+            known = ", ".join(LOGIN_PROVIDERS)
+            errors.append(f"{name} may only name {known}, not {_quote(item)}.")
+    # One canonical order, so that equal choices compare (and cache) equal.
+    return tuple(provider for provider in LOGIN_PROVIDERS if provider in chosen)
+
+
+def _parse_providers(text: str) -> Any:
+    return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+
+
 # name -> (checker for typed values, parser for strings from the CLI)
 _Checker = Callable[[str, Any, list[str]], Any]
 _KINDS: dict[str, tuple[_Checker, Callable[[str], Any]]] = {
@@ -194,6 +222,8 @@ _KINDS: dict[str, tuple[_Checker, Callable[[str], Any]]] = {
     "notify_authors": (_flag, _parse_flag),
     "digest_pending": (_count(0), _parse_count),
     "digest_minutes": (_count(0), _parse_count),
+    "close_after_days": (_count(0), _parse_count),
+    "login_providers": (_providers, _parse_providers),
 }
 
 
@@ -228,6 +258,8 @@ class SiteSettings:
     notify_authors: bool = True
     digest_pending: int = 20
     digest_minutes: int = 60
+    close_after_days: int = 0
+    login_providers: tuple[str, ...] = ()
 
     FIELDS: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
@@ -271,6 +303,10 @@ class SiteSettings:
             "digest_minutes": "E-mail the digest when the oldest pending comment waited this many "
             "minutes; also the least time between two digests (0: off; digests then come at "
             "most hourly).",
+            "close_after_days": "Close an article's comments this many days after its first "
+            "comment (0: never).",
+            "login_providers": "How readers may log in to comment: email, x, facebook "
+            "(comma-separated on the command line; empty: every provider this server offers).",
         }
     )
 
@@ -303,6 +339,10 @@ class SiteSettings:
             name: list(value) if isinstance(value, tuple) else value
             for name, value in asdict(self).items()
         }
+
+    def allows_login(self, provider: str) -> bool:
+        """Whether readers may log in with ``provider`` here (no list: every provider)."""
+        return not self.login_providers or provider in self.login_providers
 
     def with_updates(self, updates: Mapping[str, str | Any]) -> SiteSettings:
         """A copy with some settings changed; string values (from the CLI) are parsed by type."""

@@ -24,6 +24,7 @@ from flask import Flask, current_app, has_app_context
 import classifier
 from moderation.extensions import db
 from moderation.models import ModelVersion
+from moderation.ops import CLASSIFIER_SECONDS
 from moderation.policy import Scores
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "loaded",
     "model_path",
     "model_version",
+    "readiness_problem",
     "resolve_model_file",
     "score_comment",
 ]
@@ -156,7 +158,8 @@ def score_comment(text: str) -> Scores | None:
     if model is None:
         return None
     try:
-        result = model.score([text])[0]
+        with CLASSIFIER_SECONDS.time():
+            result = model.score([text])[0]
         return Scores(
             spam=float(result["spam"]), abuse=float(result["abuse"]), model_version=model.version
         )
@@ -179,3 +182,24 @@ def loaded() -> bool:
 def ensure_loaded() -> bool:
     """Load the current app's model now if needed (e.g. at start-up); whether it is ready."""
     return _load(model_path()) is not None
+
+
+# A short, harmless text the readiness check scores: a model that loads but cannot score, or
+# scores outside [0, 1], is as unusable as a missing one.
+READINESS_PROBE = "Thanks for the article, the council vote was close."
+
+
+def readiness_problem() -> str | None:
+    """Why the current app's model cannot score comments now (loading it if needed), or None."""
+    model = _load(model_path())
+    if model is None:
+        return "the classifier model could not be loaded; comments are held for moderators"
+    try:
+        result = model.score([READINESS_PROBE])[0]
+        values = [float(result["spam"]), float(result["abuse"])]
+    except Exception:
+        log.exception("The classifier model failed the readiness probe")
+        return "the classifier model fails to score; comments are held for moderators"
+    if not all(0.0 <= value <= 1.0 for value in values):  # also False for NaN
+        return "the classifier model returns scores outside 0-1; comments are held for moderators"
+    return None

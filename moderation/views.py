@@ -1,15 +1,17 @@
-"""The public HTML pages: the demo front page, article pages with their comments, health."""
+"""The public HTML pages: the demo front page and article pages with their comments.
+
+Health, readiness and metrics are in moderation/ops.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, abort, current_app, render_template, request
 
 from moderation.demo import DEMO_SITE_KEY, article_for
-from moderation.extensions import db, limiter
+from moderation.extensions import db
 from moderation.models import Comment, Site, Thread
 from moderation.status import Status
 
@@ -113,15 +115,3 @@ def article(slug: str) -> str:
         comment_total=len(comments),
         story=article_for(site.key, slug),  # the demo articles' text; None for real sites
     )
-
-
-@bp.get("/healthz")
-@limiter.exempt
-def healthz() -> tuple[Response, int]:
-    """Liveness and database reachability, for load balancers and monitors."""
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
-        return jsonify({"status": "error", "error": "The database is unreachable."}), 503
-    return jsonify({"status": "ok"}), 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,26 @@ APP_ENVIRONMENT = (
     "MAX_CONTENT_LENGTH",
     "CLASSIFIER_MODEL_PATH",
     "MODERATION_IP_SALT",
+    # moderation/ops.py and the PostgreSQL settings
+    "METRICS_TOKEN",
+    "METRICS_ALLOW",
+    "METRICS_CACHE_SECONDS",
+    "DATABASE_POOL_RECYCLE",
+    "DATABASE_POOL_TIMEOUT",
+    "DATABASE_POOL_PRE_PING",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    "DATABASE_CONNECT_TIMEOUT",
+    # moderation/cache.py, the comment rate limit, moderation/privacy.py
+    "CACHE_ENABLED",
+    "CACHE_TTL",
+    "CACHE_MAX_MB",
+    "CACHE_DIR",
+    "MODERATION_COMMENT_RATE_LIMIT",
+    "IP_HASH_ROTATION_HOURS",
+    "IP_HASH_KEEP_DAYS",
+    "RETENTION_AUTO",
+    "RETENTION_REJECTED_DAYS",
+    "RETENTION_DELIVERIES_DAYS",
 )
 
 
@@ -147,16 +168,75 @@ class TestDatabase:
             engine.dispose()
 
 
+def requested_redis_url() -> str | None:
+    """The Redis the run was asked to use (``TEST_REDIS_URL``), if any."""
+    return os.environ.get("TEST_REDIS_URL", "").strip() or None
+
+
+def redis_config() -> dict[str, Any]:
+    """App settings for the run's Redis; nothing without ``TEST_REDIS_URL``."""
+    url = requested_redis_url()
+    return {"REDIS_URL": url, "RATELIMIT_STORAGE_URI": url} if url else {}
+
+
+def flush_test_redis() -> None:
+    """Empty the run's Redis database, so no counter or cached page outlives its test."""
+    url = requested_redis_url()
+    if url is None:
+        return
+    from redis import Redis
+
+    connection = Redis.from_url(url)
+    try:
+        connection.flushdb()
+    finally:
+        connection.close()
+
+
+def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    """Whether a Redis server listens there (the local one by default)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def memory_or_redis(param: str, url: str) -> Iterator[dict[str, Any]]:
+    """Overrides for a ``memory``/``redis`` parametrised app; cache keys in Redis removed after."""
+    if param == "memory":
+        yield {}
+        return
+    if not redis_reachable():
+        pytest.skip("needs a Redis server on 127.0.0.1:6379")
+    yield {"REDIS_URL": url}
+    from redis import Redis
+
+    connection = Redis.from_url(url)
+    try:
+        keys = list(connection.scan_iter("moderation:cache:*"))
+        if keys:
+            connection.delete(*keys)
+    finally:
+        connection.close()
+
+
 def make_test_app(
     database: TestDatabase, instance_path: Path, overrides: dict[str, Any] | None = None
 ) -> Flask:
-    """An app for tests on ``database``: fixed secret, no CSRF tokens, no rate limits."""
+    """An app for tests on ``database``: fixed secret, no CSRF tokens, no rate limits.
+
+    With ``TEST_REDIS_URL`` set (CI's PostgreSQL + Redis pass) the app also uses that Redis,
+    as a production deployment does: rate-limit counters, the read cache, the desk's counts.
+    Jobs still run inline (``JOBS_SYNC`` under ``TESTING``) unless a test asks otherwise.
+    """
     config = {
         "TESTING": True,
         "SECRET_KEY": TEST_SECRET_KEY,
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
+        **redis_config(),
         **database.app_config(),
         **(overrides or {}),
     }
@@ -237,7 +317,8 @@ def app(
     tmp_path: Path,
     clean_env: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
-    """A fresh app on the run's database, with empty tables."""
+    """A fresh app on the run's database, with empty tables (and an empty Redis, if any)."""
+    flush_test_redis()
     app = make_test_app(database, tmp_path / "instance", app_config)
     with app.app_context():
         empty_tables()

@@ -1,4 +1,5 @@
-// The site owners' console: copy buttons, range outputs and the settings preview.
+// The site owners' console: copy buttons, the widget preview, range outputs and the settings
+// preview.
 // A static file (no inline scripts); everything from the server is inserted as text.
 (function () {
   "use strict";
@@ -43,6 +44,25 @@
       output.textContent = Number(input.value).toFixed(2);
     });
   });
+
+  // The live preview on the site page: the theme radios reload the frame with that theme and
+  // write it into the snippet (data-theme), so what is copied matches what is shown.
+  var themes = document.getElementById("preview-themes");
+  var frame = document.getElementById("preview-frame");
+  if (themes && frame) {
+    var snippet = document.getElementById(themes.getAttribute("data-snippet"));
+    var original = snippet ? snippet.textContent : "";
+    themes.addEventListener("change", function (event) {
+      var theme = event.target.value;
+      var src = new URL(frame.getAttribute("src"), window.location.href);
+      src.searchParams.set("theme", theme);
+      frame.setAttribute("src", src.pathname + src.search);
+      if (snippet) {
+        snippet.textContent = theme === "light" ? original :
+          original.replace(/(data-site="[^"]*")/, '$1 data-theme="' + theme + '"');
+      }
+    });
+  }
 
   var form = document.getElementById("settings-form");
   if (!form || !form.dataset.preview) { return; }

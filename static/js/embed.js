@@ -89,20 +89,29 @@
       });
   }
 
+  // Near the viewport already: start now, not when an IntersectionObserver first reports.
+  function near(box) {
+    var r = box.getBoundingClientRect(), h = w.innerHeight || d.documentElement.clientHeight;
+    return r.top < h + 600 && r.bottom > -600;
+  }
+
   function start() {
     var boxes = d.querySelectorAll("#comments[data-site], .comments-embed[data-site]");
     boxes.forEach(function (box) {
-      if (!("IntersectionObserver" in w) || box.getAttribute("data-lazy") === "false") return mount(box);
+      if (box.getAttribute("data-mounted") || box.getAttribute("data-watched")) return;
+      if (!("IntersectionObserver" in w) || box.getAttribute("data-lazy") === "false" || near(box)) return mount(box);
       var seen = new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) {
           if (entry.isIntersecting) { seen.disconnect(); mount(box); }
         });
       }, { rootMargin: "600px 0px" });
+      box.setAttribute("data-watched", "1");
       seen.observe(box);
     });
-    count();
   }
 
-  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start);
-  else start();
+  // The snippet's div is usually parsed already: start now, and again once all is parsed.
+  start();
+  if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", function () { start(); count(); });
+  else count();
 })(window, document);

@@ -36,10 +36,28 @@
   };
   var me = null;
   var liked = {};
+  var mine = {};
   var replyTo = null;
+  // The login lasts across reloads and visits without third-party cookies: localStorage, which
+  // browsers partition per top-level site (this newspaper only); else the tab's sessionStorage;
+  // else memory (storage blocked: the reader logs in again after a reload).
+  var store = pickStore();
   var token = null;
-  try { token = window.sessionStorage.getItem(TOKEN_KEY); } catch (e) { token = null; }
+  try { token = store ? store.getItem(TOKEN_KEY) : null; } catch (e) { token = null; }
   var $ = function (id) { return document.getElementById(id); };
+
+  function pickStore() {
+    var names = ["localStorage", "sessionStorage"];
+    for (var i = 0; i < names.length; i++) {
+      try {
+        var area = window[names[i]];
+        area.setItem(TOKEN_KEY + ":probe", "1");
+        area.removeItem(TOKEN_KEY + ":probe");
+        return area;
+      } catch (e) { /* blocked or full: try the next */ }
+    }
+    return null;
+  }
 
   // --- talking to the page that embeds us (origin checked both ways) -------------------------
   var lastHeight = 0;
@@ -52,7 +70,13 @@
   }
   if (window.ResizeObserver) new ResizeObserver(postHeight).observe(document.documentElement);
   window.addEventListener("load", postHeight);
+  // First thing: the server-rendered thread is on screen, so size the iframe to it now, and ask
+  // for the page's options at once (the theme is in the URL already; only custom colours and
+  // wording wait for the answer). Everything else below runs after.
   postHeight();
+  if (parentOrigin && window.parent !== window) {
+    window.parent.postMessage({ type: "moderation:ready" }, parentOrigin);
+  }
 
   var CSS_VARS = /^--comments-[a-z-]{1,40}$/;
   window.addEventListener("message", function (event) {
@@ -94,10 +118,20 @@
   function setToken(value) {
     token = value;
     try {
-      if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
-      else window.sessionStorage.removeItem(TOKEN_KEY);
+      if (store && value) store.setItem(TOKEN_KEY, value);
+      else if (store) store.removeItem(TOKEN_KEY);
     } catch (e) { /* storage blocked: the login lasts as long as the page */ }
   }
+
+  // Another article of the same newspaper (another tab) logged in or out: follow it.
+  window.addEventListener("storage", function (event) {
+    if (!store || event.storageArea !== store || (event.key !== TOKEN_KEY && event.key !== null)) return;
+    var value = event.key === null ? null : event.newValue;
+    if (value === token) return;
+    token = value;
+    if (token) loadMe(strings.loggedIn);
+    else forget(strings.loggedOut);
+  });
 
   function api(method, path, body) {
     var headers = { "X-Requested-With": "fetch", Accept: "application/json" };
@@ -122,23 +156,50 @@
   }
 
   // --- login -----------------------------------------------------------------------------------
-  function loadMe(message) {
-    var ids = Array.prototype.map.call(document.querySelectorAll("#comments li.comment"),
-      function (li) { return li.dataset.id; }).slice(0, 200).join(",");
-    var query = new URLSearchParams({ ids: ids, site: cfg.site, url: cfg.url });
+  function shownIds(items) {
+    return Array.prototype.map.call(items, function (li) { return li.dataset.id; });
+  }
+
+  // Who is reading, their held comments on this article, and which of the comments `ids` (all
+  // shown ones by default) they wrote or liked. Asked even without a token: on HTTPS the login
+  // may be in the partitioned HttpOnly cookie, which this script cannot see.
+  function loadMe(message, ids) {
+    var all = ids === undefined;
+    ids = all ? shownIds(document.querySelectorAll("#comments li.comment")) : ids;
+    var query = new URLSearchParams({ ids: ids.slice(0, 200).join(",") });
+    if (all) { query.set("site", cfg.site); query.set("url", cfg.url); }
     return api("GET", "/embed/me?" + query.toString()).then(function (answer) {
+      if (!answer.ok) return; // a failed answer says nothing about the login: keep it
+      var before = me && me.id;
       me = answer.data.user || null;
+      if (before && (!me || me.id !== before)) { liked = {}; mine = {}; dropHeld(); }
       (answer.data.held || []).forEach(function (c) {
         if ($("comment-" + c.id)) return;
         c.mine = true;
+        mine[c.id] = true;
         place(c, buildComment(c, 1), false);
       });
       refreshTimes();
       (answer.data.liked || []).forEach(function (id) { liked[id] = true; });
+      (answer.data.mine || []).forEach(function (id) { mine[id] = true; });
       if (!me && token) setToken(null);
       showLogin();
       if (message) announce(me ? message : strings.loggedOut);
     });
+  }
+
+  // Logged out (here or in another tab): no one's likes, own comments or held comments remain.
+  function forget(message) {
+    me = null;
+    liked = {};
+    mine = {};
+    dropHeld();
+    showLogin();
+    if (message) announce(message);
+  }
+
+  function dropHeld() {
+    document.querySelectorAll("#comments li.comment--held").forEach(function (li) { li.remove(); });
   }
 
   function showLogin() {
@@ -168,19 +229,22 @@
   if (logout) logout.addEventListener("click", function () {
     setToken(null);
     api("DELETE", "/embed/session");
-    me = null;
-    showLogin();
-    announce(strings.loggedOut);
+    forget(strings.loggedOut);
     var first = document.querySelector("#login-anonymous a");
     if (first) first.focus();
   });
 
   // --- rendering comments ----------------------------------------------------------------------
+  var relativeFormat;
   function relative(date) {
     var seconds = Math.round((Date.now() - date.getTime()) / 1000);
     var units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
-    var format = window.Intl && Intl.RelativeTimeFormat ?
-      new Intl.RelativeTimeFormat(document.documentElement.lang || "en", { numeric: "auto" }) : null;
+    if (relativeFormat === undefined) {
+      try {
+        relativeFormat = new Intl.RelativeTimeFormat(document.documentElement.lang || "en", { numeric: "auto" });
+      } catch (e) { relativeFormat = null; }
+    }
+    var format = relativeFormat;
     for (var i = 0; i < units.length; i++) {
       var n = Math.floor(seconds / units[i][1]);
       if (n >= 1) return format ? format.format(-n, units[i][0]) : n + " " + units[i][0] + "s ago";
@@ -209,7 +273,8 @@
     li.id = "comment-" + c.id;
     li.dataset.id = c.id;
     li.dataset.depth = depth;
-    li.dataset.created = c.created_at;
+    var created = /Z|[+-]\d\d:\d\d$/.test(c.created_at) ? c.created_at : c.created_at + "Z";
+    li.dataset.created = created;
     li.dataset.likes = c.like_count || 0;
     if (c.mine) li.dataset.mine = "true";
     var box = element("article", "comment__box");
@@ -218,7 +283,7 @@
     var author = element("span", "comment__author", c.author.name);
     author.id = li.id + "-author";
     var time = element("time", "comment__time");
-    time.setAttribute("datetime", /Z|[+-]\d\d:\d\d$/.test(c.created_at) ? c.created_at : c.created_at + "Z");
+    time.setAttribute("datetime", created);
     meta.appendChild(author);
     meta.appendChild(document.createTextNode(" "));
     meta.appendChild(time);
@@ -296,7 +361,8 @@
 
   function decorateAll() {
     document.querySelectorAll("#comments li.comment").forEach(function (li) {
-      if (me && li.dataset.authorId && String(me.id) === li.dataset.authorId) li.dataset.mine = "true";
+      if (me && mine[li.dataset.id]) li.dataset.mine = "true";
+      else delete li.dataset.mine;
       decorate(li);
     });
   }
@@ -505,6 +571,7 @@
         }
         var c = answer.data.comment;
         c.mine = true;
+        mine[c.id] = true;
         showError("");
         nudged = false;
         $("nudge").hidden = true;
@@ -551,13 +618,13 @@
     api("GET", "/api/v1/comments?" + query.toString()).then(function (answer) {
       more.disabled = false;
       if (!answer.ok) return;
-      var first = null;
+      var first = null, added = [];
       answer.data.comments.forEach(function (c) {
         if ($("comment-" + c.id)) return;
-        if (me && c.author && c.author.id === me.id) c.mine = true;
         var li = buildComment(c, 1);
         place(c, li, false);
         decorate(li);
+        added.push(li);
         first = first || li;
       });
       cfg.nextCursor = answer.data.next_cursor || "";
@@ -565,14 +632,20 @@
       refreshTimes();
       if (first) { first.tabIndex = -1; first.focus(); }
       postHeight();
+      // The page of comments is the same for everyone: whose they are and what this reader
+      // liked comes from /embed/me, for the new ones only.
+      if (me && added.length) loadMe(undefined, shownIds(added));
     });
   });
 
-  refreshTimes();
-  window.setInterval(refreshTimes, 60000);
-  decorateAll();
-  if (token || document.cookie !== null) loadMe();
-  if (parentOrigin && window.parent !== window) {
-    window.parent.postMessage({ type: "moderation:ready" }, parentOrigin);
-  }
+  // The rest waits for the next task: the height message above leaves now, and the thread is
+  // painted before relative times, buttons and who is reading are added (the action row keeps
+  // its height in the CSS, so adding the buttons does not move anything).
+  window.setTimeout(function () {
+    refreshTimes();
+    window.setInterval(refreshTimes, 60000);
+    decorateAll();
+    postHeight();
+    loadMe();
+  }, 0);
 })();

@@ -40,7 +40,15 @@ HIDDEN = "hidden"  # 404: not staff of this site, so the object does not exist f
 CONFLICT = "conflict"  # 409: allowed, but the state refuses it (e.g. nothing to undo)
 
 # Routes under these prefixes need someone signed in; each must have a row in EXPECTED.
-PROTECTED_PREFIXES = ("/api/v1/moderation", "/api/v1/sites", "/moderate", "/console", "/account")
+PROTECTED_PREFIXES = (
+    "/api/v1/moderation",
+    "/api/v1/sites",
+    "/moderate",
+    "/console",
+    "/account",
+    "/api/v1/admin",
+    "/metrics",
+)
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,20 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/moderation/activity"): Case(
         "/api/v1/moderation/activity?site={site}", (LOGIN, FORBIDDEN, HIDDEN, OK, OK, OK)
     ),
+    # An admin's export and erasure of someone's data (moderation/privacy.py): admins only; an
+    # address nobody uses is a 404 (tests/moderation/test_privacy.py covers known ones).
+    ("GET", "/api/v1/admin/privacy/export"): Case(
+        "/api/v1/admin/privacy/export?email=nobody%40example.org",
+        (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN),
+    ),
+    ("POST", "/api/v1/admin/privacy/erase"): Case(
+        "/api/v1/admin/privacy/erase",
+        (LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, HIDDEN),
+        json={"email": "nobody@example.org", "confirm": True},
+    ),
+    # Prometheus metrics (moderation/ops.py): by address or METRICS_TOKEN, never by role. The
+    # test client is 127.0.0.1, allowed by default; tests/moderation/test_ops.py checks refusals.
+    ("GET", "/metrics"): Case("/metrics", (OK, OK, OK, OK, OK, OK)),
     # The account pages are each person's own: any signed-in user, nobody else's objects.
     ("GET", "/account/"): Case("/account/", (LOGIN, OK, OK, OK, OK, OK)),
     ("POST", "/account/profile"): Case(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -375,12 +377,91 @@ def test_https_keeps_the_login_in_a_partitioned_cookie(
     assert "embed_token=;" in dropped.headers["Set-Cookie"]
 
 
-def test_plain_http_never_sets_the_cookie(client: FlaskClient, factory: Factory) -> None:
+def test_plain_http_sets_the_cookie_only_on_loopback(client: FlaskClient, factory: Factory) -> None:
     token = embed.embed_token_for(factory.user())
     headers = {"X-Requested-With": "fetch", "X-Embed-Token": token}
-    answer = client.post("/embed/session", headers=headers)
+    # A plain-HTTP service under a real name: browsers would refuse a Secure cookie anyway.
+    public = {"base_url": "http://comments.example"}
+    answer = client.post("/embed/session", headers=headers, **public)
     assert answer.get_json() == {"stored": False}
     assert "Set-Cookie" not in answer.headers
-    assert client.post("/embed/session", headers={"X-Embed-Token": token}).status_code == 400
-    bad = client.post("/embed/session", headers={**headers, "X-Embed-Token": "nope"})
+    # Loopback is a trustworthy origin: the demo and the browser tests get the HTTPS path.
+    for host in ("http://127.0.0.1:5000", "http://localhost:5000"):
+        local = client.post("/embed/session", headers=headers, base_url=host)
+        assert local.get_json() == {"stored": True}, host
+        cookie = local.headers["Set-Cookie"]
+        assert "Secure" in cookie and "Partitioned" in cookie and "SameSite=None" in cookie
+    assert (
+        client.post("/embed/session", headers={"X-Embed-Token": token}, **public).status_code == 400
+    )
+    bad = client.post("/embed/session", headers={**headers, "X-Embed-Token": "nope"}, **public)
     assert bad.status_code == 401
+
+
+def test_me_names_the_readers_own_comments_among_the_ids_asked_for(
+    client: FlaskClient, factory: Factory, site: Site
+) -> None:
+    thread = factory.thread(site, url=f"{ORIGIN}/a/mine")
+    author, other = factory.user(), factory.user()
+    first = factory.comment(thread, author_id=author.id)
+    theirs = factory.comment(thread, author_id=other.id)
+    second = factory.comment(thread, author_id=author.id)
+    unasked = factory.comment(thread, author_id=author.id)
+    ids = ",".join(str(c.id) for c in (first, theirs, second))
+    answer = client.get(
+        "/embed/me",
+        query_string={"ids": ids},
+        headers={"X-Embed-Token": embed.embed_token_for(author)},
+    ).get_json()
+    assert answer["mine"] == sorted([first.id, second.id])
+    assert unasked.id not in answer["mine"]
+    assert "held" in answer and answer["held"] == []  # no site and url: no held comments asked
+    assert "mine" not in client.get("/embed/me", query_string={"ids": ids}).get_json()
+
+
+def test_thread_page_names_no_author_beyond_the_shown_name(
+    client: FlaskClient, factory: Factory, site: Site
+) -> None:
+    # The page is cached and the same for every reader: whose comment is whose comes from
+    # /embed/me, never from the page.
+    thread = factory.thread(site, url=f"{ORIGIN}/a/anonymous-page")
+    author = factory.user(display_name="Shown Name")
+    factory.comment(thread, author_id=author.id, author_name="Shown Name")
+    page = thread_url(client, site, thread.url).get_data(as_text=True)
+    assert "Shown Name" in page
+    assert "data-author-id" not in page
+
+
+def test_widget_assets_are_fingerprinted_and_kept_a_year(client: FlaskClient, site: Site) -> None:
+    page = thread_url(client, site, f"{ORIGIN}/a/assets").get_data(as_text=True)
+    found = re.findall(
+        r'(?:href|src)="(/static/(?:css/thread\.css|js/thread\.js)\?v=([0-9a-f]{12}))"', page
+    )
+    assert len(found) == 2, page[:600]
+    for url, version in found:
+        answer = client.get(url)
+        assert answer.status_code == 200
+        assert hashlib.sha256(answer.get_data()).hexdigest()[:12] == version
+        cache = answer.headers["Cache-Control"]
+        assert "max-age=31536000" in cache and "immutable" in cache and "public" in cache
+        answer.close()
+    # Without the digest, or with an old one, the file is revalidated as before.
+    plain = client.get("/static/js/thread.js")
+    assert "max-age=31536000" not in plain.headers.get("Cache-Control", "")
+    plain.close()
+    stale = client.get("/static/js/thread.js?v=000000000000")
+    assert "max-age=31536000" not in stale.headers.get("Cache-Control", "")
+    stale.close()
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_session_endpoint_works_with_csrf_protection_on(
+    client: FlaskClient, factory: Factory
+) -> None:
+    # The frame has no CSRF token to send; X-Requested-With (required) is what a cross-site
+    # form cannot forge. With CSRF on (as in production) this answered 400 before.
+    token = embed.embed_token_for(factory.user())
+    headers = {"X-Requested-With": "fetch", "X-Embed-Token": token}
+    assert client.post("/embed/session", headers=headers).get_json() == {"stored": True}
+    assert client.delete("/embed/session", headers=headers).status_code == 200
+    assert client.post("/embed/session", headers={"X-Embed-Token": token}).status_code == 400

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from moderation.policy import SiteSettings
 from moderation.service import NewComment, decide_comment, submit_comment
 from moderation.status import Action, Status
 from tests.auth.smtp import Mailbox, free_port, smtp_server
+from tests.conftest import redis_reachable
 
 if TYPE_CHECKING:
     from tests.conftest import Factory
@@ -32,7 +32,7 @@ __all__ = ["smtp_server"]
 DBSession = scoped_session[Any]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # Decision mails wait out the desk's undo window by default; these tests want them at once.
-THREADED = {"JOBS_SYNC": False, "NOTIFY_DECISION_DELAY": 0}
+THREADED = {"JOBS_SYNC": False, "NOTIFY_DECISION_DELAY": 0, "REDIS_URL": None}
 REDIS = {
     "JOBS_SYNC": False,
     "NOTIFY_DECISION_DELAY": 0,
@@ -100,15 +100,6 @@ def app_config(request: pytest.FixtureRequest, smtp_server: Mailbox) -> Iterator
             connection.delete(*keys)
     finally:
         connection.close()
-
-
-def redis_reachable() -> bool:
-    """Whether a Redis server listens on the default local port."""
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(autouse=True)
@@ -338,6 +329,7 @@ def test_without_a_reachable_redis_jobs_still_run_here(
     assert caplog.text.count("Could not queue job tests.moderation.test_jobs:record in Redis") == 1
 
 
+@pytest.mark.parametrize("app_config", [{"REDIS_URL": None}], indirect=True)
 def test_the_worker_needs_redis(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
     assert result.exit_code != 0

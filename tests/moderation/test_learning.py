@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from auth.models import ApiToken, Role, SiteMembership, SiteRole
 from classifier.data import available_sources, load_sources
 from classifier.model import Recipe, train
 from classifier.persist import save_model
-from moderation import scoring, service
+from moderation import jobs, scoring, service
 from moderation.db import utcnow
 from moderation.learning import DECISIONS_SOURCE, ModelState, decision_labels, split_recent
 from moderation.models import ActorType, Comment, Decision, ModelVersion
@@ -35,7 +36,8 @@ from moderation.policy import SiteSettings
 from moderation.reports import NewReport, report_comment
 from moderation.status import Action, Status
 from tests.classifier.conftest import TOPICS
-from tests.conftest import TestDatabase, dispose, make_test_app
+from tests.conftest import TestDatabase, dispose, make_test_app, redis_reachable
+from tests.moderation.test_jobs import REDIS, queued, run_worker
 
 if TYPE_CHECKING:
     from tests.conftest import Factory
@@ -732,3 +734,78 @@ def test_configured_model_path_wins(
             assert scoring.model_version() == base_version
     finally:
         dispose(pinned)
+
+
+# --- retraining in the background ---------------------------------------------------------------
+
+
+class TestBackgroundRetraining:
+    """``retrain --background`` queues the job on RQ's ``retraining`` queue; a worker runs it."""
+
+    @pytest.fixture
+    def app_config(self) -> Iterator[dict[str, Any]]:
+        """RQ on the local Redis, with queues of this test's own (removed afterwards)."""
+        if not redis_reachable():
+            pytest.skip("needs a Redis server on 127.0.0.1:6379")
+        prefix = f"test-{uuid.uuid4().hex[:12]}:"
+        yield {**REDIS, "JOBS_QUEUE_PREFIX": prefix}
+        from redis import Redis
+
+        connection = Redis.from_url(REDIS["REDIS_URL"])
+        try:
+            keys = list(connection.scan_iter(f"*{prefix}*"))
+            if keys:
+                connection.delete(*keys)
+        finally:
+            connection.close()
+
+    def test_background_retraining_waits_for_a_worker_then_promotes(
+        self,
+        app: Flask,
+        runner: FlaskCliRunner,
+        desk: Desk,
+        data_dir: Path,
+        base_version: str,
+        db_session: DBSession,
+    ) -> None:
+        assert jobs.mode(app) == "rq"
+        desk.decide(site_comments(220, seed=11))
+
+        result = runner.invoke(
+            args=["classifier", "retrain", "--background", "--data", str(data_dir)]
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"queued": True, "queue": "retraining", "mode": "rq"}
+        assert queued(app, "retraining") == 1
+        versions = lambda: set(db_session.scalars(sa.select(ModelVersion.version)))  # noqa: E731
+        assert versions() == {base_version}  # nothing trained until a worker takes the job
+
+        run_worker(app, "retraining")
+        assert queued(app, "retraining") == 0
+        db_session.expire_all()
+        active = db_session.scalars(
+            sa.select(ModelVersion).where(ModelVersion.state == "active")
+        ).one()
+        assert active.version != base_version  # the site's decisions earned a promotion
+        assert versions() == {base_version, active.version}
+
+    def test_background_retraining_refuses_bad_requests_at_once(
+        self, app: Flask, runner: FlaskCliRunner, desk: Desk, data_dir: Path, tmp_path: Path
+    ) -> None:
+        missing = runner.invoke(
+            args=["classifier", "retrain", "--background", "--data", str(tmp_path / "nowhere")]
+        )
+        assert missing.exit_code != 0 and "does not exist" in missing.output
+        unknown = runner.invoke(
+            args=[
+                "classifier",
+                "retrain",
+                "--background",
+                "--data",
+                str(data_dir),
+                "--site",
+                "nope",
+            ]
+        )
+        assert unknown.exit_code != 0 and "nope" in unknown.output
+        assert queued(app, "retraining") == 0

@@ -34,6 +34,9 @@ MODEL_TABLES = {
     "site_invites",
     "webhooks",
     "webhook_deliveries",
+    # Privacy (moderation/privacy.py)
+    "ip_hash_keys",
+    "privacy_events",
 }
 
 

@@ -40,6 +40,9 @@ ENDPOINTS = {
     "/api/v1/moderation/activity": {"get"},
     "/api/v1/sites/{key}": {"get", "patch"},
     "/api/v1/me": {"get"},
+    # An admin's export and erasure of one person's data (moderation/privacy.py).
+    "/api/v1/admin/privacy/export": {"get"},
+    "/api/v1/admin/privacy/erase": {"post"},
 }
 
 

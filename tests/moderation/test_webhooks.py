@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 DBSession = scoped_session[Any]
 OPEN = {"spam_hold": 1.0, "spam_reject": 1.0, "abuse_hold": 1.0, "first_comments_held": 0}
 ALLOW = {"WEBHOOKS_ALLOW_PRIVATE": True, "JOBS_SYNC": True}
-THREADED = {"WEBHOOKS_ALLOW_PRIVATE": True, "JOBS_SYNC": False, "JOBS_RETRY_DELAYS": "0.05,0.05"}
+THREADED = {
+    "WEBHOOKS_ALLOW_PRIVATE": True,
+    "JOBS_SYNC": False,
+    "JOBS_RETRY_DELAYS": "0.05,0.05",
+    "REDIS_URL": None,  # the in-process path, also in the PostgreSQL + Redis pass
+}
 
 
 @pytest.fixture
