@@ -289,8 +289,14 @@ def empty_tables() -> None:
         if connection.dialect.name == "postgresql":
             # Fail rather than hang when a leaked connection still holds a lock.
             connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-            names = ", ".join(connection.dialect.identifier_preparer.quote(t.name) for t in tables)
-            connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            # DELETE, not TRUNCATE: on a test's few rows it takes 4 ms where TRUNCATE of every
+            # table takes 60 ms, over a thousand times a run. Ids restart as with SQLite.
+            for table in reversed(tables):
+                connection.execute(table.delete())
+            connection.exec_driver_sql(
+                "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), "
+                "1, false) FROM pg_sequences WHERE schemaname = current_schema()"
+            )
         else:
             for table in reversed(tables):
                 connection.execute(table.delete())
