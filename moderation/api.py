@@ -180,6 +180,16 @@ def _invalid_input(error: HTTPException) -> tuple[Response, int]:
     return jsonify({"error": sentence, "fields": fields}), 422
 
 
+def guarded_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
+    """A blueprint of the JSON API with its gate (token or session) and its error answers."""
+    blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+    blueprint.before_request(_authenticate)
+    blueprint.register_error_handler(service.ServiceError, _service_error)
+    blueprint.register_error_handler(400, _invalid_input)
+    blueprint.register_error_handler(422, _invalid_input)
+    return blueprint
+
+
 # --- shaping answers ------------------------------------------------------------------------------
 
 

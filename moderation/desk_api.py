@@ -11,18 +11,15 @@ from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
 from auth.models import Role, User
 from moderation import desk, learning, scoring, service
 from moderation.api import (
     BEARER,
-    _authenticate,
     _current_card,
-    _invalid_input,
     _moderated_json,
-    _service_error,
     _signed_in,
+    guarded_blueprint,
 )
 from moderation.desk_schemas import (
     AuthorActionSchema,
@@ -47,16 +44,12 @@ from moderation.status import Action
 
 __all__ = ["bp"]
 
-bp = Blueprint(
+bp = guarded_blueprint(
     "desk_api",
     __name__,
-    url_prefix="/api/v1/moderation",
-    description="The moderators' review desk: counts, cards, bulk decisions, undo, authors.",
+    "/api/v1/moderation",
+    "The moderators' review desk: counts, cards, bulk decisions, undo, authors.",
 )
-bp.before_request(_authenticate)
-bp.register_error_handler(service.ServiceError, _service_error)
-bp.register_error_handler(400, _invalid_input)
-bp.register_error_handler(422, _invalid_input)
 
 
 # --- shaping answers ------------------------------------------------------------------------------

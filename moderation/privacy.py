@@ -34,7 +34,6 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import Flask, current_app, g
 from flask.cli import AppGroup
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -735,17 +734,12 @@ def erase_command(email: str, yes: bool) -> None:
 # /api/v1/admin/privacy/... (admins of the installation)
 # ---------------------------------------------------------------------------------------------
 
-bp = Blueprint(
+bp = core.guarded_blueprint(
     "privacy_api",
     __name__,
-    url_prefix="/api/v1/admin/privacy",
-    description="An admin's export and erasure of one person's data (requests by mail).",
+    "/api/v1/admin/privacy",
+    "An admin's export and erasure of one person's data (requests by mail).",
 )
-# The same gate and the same error answers as the rest of the API.
-bp.before_request(core._authenticate)
-bp.errorhandler(service.ServiceError)(core._service_error)
-bp.errorhandler(400)(core._invalid_input)
-bp.errorhandler(422)(core._invalid_input)
 
 
 class ExportQuerySchema(ma.Schema):

@@ -13,11 +13,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from moderation import api as core
-from moderation import audit, reports, service
+from moderation import audit, reports
 from moderation.db import utcnow
 from moderation.models import Comment, Report, ReportReason
 from moderation.policy import SiteSettings
@@ -25,17 +24,9 @@ from moderation.schemas import ReasonSchema
 
 __all__ = ["bp"]
 
-bp = Blueprint(
-    "reports_api",
-    __name__,
-    url_prefix="/api/v1",
-    description="Reader reports, the audit log and moderator activity.",
+bp = core.guarded_blueprint(
+    "reports_api", __name__, "/api/v1", "Reader reports, the audit log and moderator activity."
 )
-# The same gate and the same error answers as the rest of the API.
-bp.before_request(core._authenticate)
-bp.errorhandler(service.ServiceError)(core._service_error)
-bp.errorhandler(400)(core._invalid_input)
-bp.errorhandler(422)(core._invalid_input)
 
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9_-]+")
 
