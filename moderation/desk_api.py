@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from auth.models import Role, User
 from moderation import desk, learning, scoring, service
 from moderation.api import (
-    BEARER,
     _current_card,
     _moderated_json,
     _signed_in,
+    documented_errors,
     guarded_blueprint,
 )
 from moderation.desk_schemas import (
@@ -91,18 +91,7 @@ def _profile_json(profile: desk.AuthorProfile) -> dict[str, Any]:
 
 def _errors() -> Any:
     """The error answers every desk endpoint may give."""
-
-    def decorate(view: Any) -> Any:
-        for status, name in (
-            (401, "UNAUTHORIZED"),
-            (403, "FORBIDDEN"),
-            (404, "NOT_FOUND"),
-            (422, "UNPROCESSABLE_ENTITY"),
-        ):
-            view = bp.alt_response(status, response=name)(view)
-        return bp.doc(security=BEARER)(view)
-
-    return decorate
+    return documented_errors(bp)
 
 
 # --- queues and cards -----------------------------------------------------------------------------

@@ -814,15 +814,7 @@ def _require_admin() -> None:
 bp.before_request(_require_admin)  # after core._authenticate, registered above
 
 
-def _documented(view: Any) -> Any:
-    for status, name in (
-        (401, "UNAUTHORIZED"),
-        (403, "FORBIDDEN"),
-        (404, "NOT_FOUND"),
-        (422, "UNPROCESSABLE_ENTITY"),
-    ):
-        view = bp.alt_response(status, response=name)(view)
-    return bp.doc(security=core.BEARER)(view)
+_documented = core.documented_errors(bp)
 
 
 @bp.route("/export", methods=["GET"])
