@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -16,6 +17,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from auth.models import Identity, LoginLink, User
 from auth.sessions import log_out
+from moderation import security
 from moderation.extensions import db
 from moderation.models import Comment, Site, Thread
 from moderation.service import recount_threads
@@ -46,13 +48,18 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _clean_name(value: Any) -> Any:
+    return security.clean_name(value) if isinstance(value, str) else value
+
+
 class ProfileForm(FlaskForm):
     """The display name."""
 
     display_name = StringField(
         "Display name",
         validators=[DataRequired(message="Enter a name."), Length(min=1, max=100)],
-        filters=[_strip],
+        # No bidi overrides or invisible characters: others must see the name as it reads.
+        filters=[_strip, _clean_name],
     )
 
 
@@ -162,6 +169,8 @@ def _render(
     delete = delete or DeleteForm(formdata=None, prefix="delete")
     identities = sorted(user.identities, key=lambda identity: identity.id)
     avatar_url = user.avatar_url if (user.avatar_url or "").startswith("https://") else None
+    if avatar_url:  # the provider's picture: the page's CSP allows images from its host
+        security.allow_sources("img-src", "https://" + (urlsplit(avatar_url).hostname or ""))
     page = render_template(
         "auth/account.html",
         user=user,

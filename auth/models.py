@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship, validates
 
 from moderation.db import BigId, JSONType, enum_column_type, utcnow
 from moderation.extensions import db
+from moderation.security import clean_name
 
 if TYPE_CHECKING:
     from moderation.models import Site
@@ -59,6 +60,12 @@ class User(UserMixin, db.Model):
     memberships: Mapped[list[SiteMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @validates("display_name")
+    def _clean_display_name(self, _key: str, value: str) -> str:
+        # Every path (profile form, OAuth, SSO, import, CLI) gets the same spoof-proof name.
+        return clean_name(value)[:100] or "Reader"
+
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -171,6 +178,10 @@ class Identity(db.Model):
     last_login_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="identities")
+
+    @validates("display_name")
+    def _clean_display_name(self, _key: str, value: str | None) -> str | None:
+        return None if value is None else clean_name(value)[:100] or None
 
     def __repr__(self) -> str:
         return f"<Identity {self.provider}:{self.subject} user={self.user_id}>"

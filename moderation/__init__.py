@@ -12,7 +12,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from moderation.config import build_config
-from moderation.db import SQLiteWriteLock, set_sqlite_pragmas
+from moderation.db import IdConverter, SQLiteWriteLock, set_sqlite_pragmas
 from moderation.extensions import csrf, db, limiter, login_manager, migrate
 
 __all__ = ["MIGRATIONS", "PROJECT_ROOT", "STATIC", "TEMPLATES", "create_app"]
@@ -42,6 +42,7 @@ def create_app(
         learning,
         notify,
         ops,
+        security,
         views,
     )
 
@@ -52,6 +53,8 @@ def create_app(
         template_folder=str(TEMPLATES),
         static_folder=str(STATIC),
     )
+    # Before any route is registered: every <int:...> id in a URL stays within MAX_ID.
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(build_config(Path(app.instance_path), os.environ, config or {}))
     os.makedirs(app.instance_path, exist_ok=True)  # the SQLite file and the secret key live here
 
@@ -87,6 +90,7 @@ def create_app(
             return None
         return user
 
+    security.init_app(app)  # CSP nonces, security headers, JSON depth and NUL guards
     auth.register(app)
     errors.register_error_handlers(app)
     app.register_blueprint(views.bp)

@@ -13,9 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 __all__ = [
+    "MAX_ID",
     "BigId",
+    "IdConverter",
     "JSONType",
     "SQLiteWriteLock",
     "UTCDateTime",
@@ -27,6 +31,25 @@ __all__ = [
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY, while PostgreSQL
 # needs BIGINT for tables that can outgrow two billion rows.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# The largest id either can hold: SQLite refuses a larger number as a parameter (OverflowError),
+# so ids from requests are checked against it before they reach a query.
+MAX_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in URL rules, bounded by ``MAX_ID``: a larger number is a 404, not a 500."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)  # also documents the bound in the OpenAPI document
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        """The id; 404 at once for a number no row can have."""
+        # Not werkzeug's ValidationError: on a path that other methods share, it answers 405.
+        if len(value) > len(str(MAX_ID)) or int(value) > MAX_ID:
+            raise NotFound()
+        return int(super().to_python(value))
+
 
 # JSONB on PostgreSQL can be indexed and compared; plain JSON (text) elsewhere.
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")

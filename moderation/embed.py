@@ -33,7 +33,7 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from auth.models import User
-from moderation import cache, service
+from moderation import cache, security, service
 from moderation.extensions import csrf, db, limiter
 from moderation.models import Comment, Site, Thread, normalise_origin
 from moderation.render import MAX_BODY
@@ -183,11 +183,7 @@ def frame_ancestors(site: Site) -> str:
 
 def _csp(site: Site | None) -> str:
     ancestors = frame_ancestors(site) if site is not None else "'none'"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-        f"frame-ancestors {ancestors}"
-    )
+    return security.content_security_policy(security.csp_nonce(), frame_ancestors=ancestors)
 
 
 def _error_page(message: str, status: int, site: Site | None = None) -> Response:
@@ -242,7 +238,9 @@ def thread_page() -> Response:
         lambda: _stored_response(_thread_page()),
         keep=lambda answer: answer["status"] == 200,
     )
-    return Response(stored["body"], status=stored["status"], headers=stored["headers"])
+    return security.renew_nonce(
+        Response(stored["body"], status=stored["status"], headers=stored["headers"])
+    )
 
 
 def _stored_response(response: Response) -> dict[str, Any]:

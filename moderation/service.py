@@ -30,7 +30,7 @@ from sqlalchemy.orm.util import identity_key
 
 from auth.models import ApiToken, Role, SiteMembership, SiteRole, User
 from auth.permissions import comment_refusal, site_author_of, site_refusal
-from moderation import cache, events, scoring
+from moderation import cache, events, scoring, security
 from moderation.db import utcnow
 from moderation.extensions import db
 from moderation.models import (
@@ -467,11 +467,12 @@ def _identity(request: NewComment, site: Site | _SiteView, settings: SiteSetting
             if user.suspended_until is not None and not user.banned:
                 extra["suspended_until"] = _iso(user.suspended_until)
             raise Forbidden(refusal, extra)
-        return _Identity(user, user.display_name[:MAX_NAME], None, record)
+        # Shown to everyone under the comment: cleaned like a guest's (no bidi, no Zalgo).
+        return _Identity(user, security.clean_name(user.display_name)[:MAX_NAME], None, record)
 
     if not settings.allow_guests:
         raise Unauthorized("Sign in to comment on this site.")
-    name = " ".join((request.guest_name or "").split())
+    name = security.clean_name(request.guest_name or "")  # U+202E must not fake a staff name
     email = (request.guest_email or "").strip().lower()
     if not name:
         raise Invalid("Give a name to comment as a guest.", {"fields": {"name": ["Required."]}})

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
 
+from moderation import security
 from moderation.demo import DEMO_SITE_KEY, article_for
 from moderation.extensions import db
 from moderation.models import Comment, Site, Thread
@@ -50,10 +51,15 @@ def _embed_host() -> str:
     """
     configured = current_app.config.get("DEMO_EMBED_HOST")
     if configured:
-        return str(configured).rstrip("/")
-    host, _, port = request.host.partition(":")
-    other = "localhost" if host == "127.0.0.1" else "127.0.0.1"
-    return f"{request.scheme}://{other}{':' + port if port else ''}"
+        embed_host = str(configured).rstrip("/")
+    else:
+        host, _, port = request.host.partition(":")
+        other = "localhost" if host == "127.0.0.1" else "127.0.0.1"
+        embed_host = f"{request.scheme}://{other}{':' + port if port else ''}"
+    # The page's CSP: embed.js comes from there, frames the thread and fetches counts from there.
+    for directive in ("script-src", "frame-src", "connect-src"):
+        security.allow_sources(directive, embed_host)
+    return embed_host
 
 
 def _first_site() -> Site | None:
