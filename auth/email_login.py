@@ -6,8 +6,7 @@ import hashlib
 import math
 import re
 import secrets
-from datetime import timedelta
-from urllib.parse import urlsplit
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -17,6 +16,7 @@ from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, HiddenField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from auth import safe_next_url
 from auth.mail import MailError, send_mail
 from auth.models import Identity, LoginLink, User
 from auth.sessions import log_in, log_out, log_out_everywhere
@@ -24,6 +24,7 @@ from moderation.db import utcnow
 from moderation.extensions import db, limiter
 
 __all__ = [
+    "BAD_LINKS_PER_HOUR",
     "LINKS_PER_ADDRESS_PER_HOUR",
     "LINK_LIFETIME",
     "EmailInUse",
@@ -38,6 +39,9 @@ bp = Blueprint("auth_email_login", __name__, url_prefix="/auth")
 
 LINK_LIFETIME = timedelta(minutes=15)
 LINKS_PER_ADDRESS_PER_HOUR = 5
+# Wrong, used or expired link tokens one client address may try (per hour) before a 429. A
+# token has 256 random bits, so this is not what stops guessing; it stops the hammering.
+BAD_LINKS_PER_HOUR = "20/hour"
 EMAIL_PROVIDER = "email"
 PURPOSES = ("login", "verify")
 # Deliberately loose: the link itself proves the address works.
@@ -77,19 +81,6 @@ def normalise_email(address: str) -> str:
     return address.strip().lower()
 
 
-def safe_next_url(value: str | None) -> str:
-    """``value`` if it is a path on this site, else ``"/"`` (no open redirects)."""
-    if not value or not value.startswith("/") or value.startswith("//"):
-        return "/"
-    # Browsers read "\" as "/", so "/\evil.example" would leave the site; controls are tricks.
-    if "\\" in value or any(ord(char) < 32 or ord(char) == 127 for char in value):
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return value
-
-
 def hash_token(token: str) -> str:
     """The stored form of a link token: its SHA-256 in hex."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -109,6 +100,7 @@ def send_login_link(
     address = normalise_email(email)
     now = utcnow()
     _check_address_limit(address)
+    _supersede_links(address, purpose, now)
 
     token = secrets.token_urlsafe(32)
     db.session.add(
@@ -156,6 +148,25 @@ def _check_address_limit(address: str) -> None:
         oldest = recent[-LINKS_PER_ADDRESS_PER_HOUR]
         wait = (oldest - hour_ago).total_seconds()
         raise TooManyLinks(max(1, math.ceil(wait)))
+
+
+def _supersede_links(address: str, purpose: str, now: datetime) -> None:
+    """Void the address's unused links of ``purpose``: only the newest mail's link works.
+
+    A link forwarded or left in an old mail stops working once a new one is asked for (as in
+    Coral); the rows stay, marked used, because the hourly limit counts them.
+    """
+    db.session.execute(
+        sa.update(LoginLink)
+        .where(
+            LoginLink.email == address,
+            LoginLink.purpose == purpose,
+            LoginLink.used_at.is_(None),
+            LoginLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _usable_link(token: str) -> LoginLink | None:
@@ -313,7 +324,19 @@ def request_link() -> tuple[str, int] | str:
     return render_template("auth/email_sent.html", failed=False)
 
 
+def _link_refused(response: Response) -> bool:
+    """Whether the answer refused a link token (only those count towards BAD_LINKS_PER_HOUR)."""
+    return response.status_code == 400
+
+
+# One budget for both routes, counting refusals only: people with good links are never slowed.
+bad_link_limit = limiter.shared_limit(
+    BAD_LINKS_PER_HOUR, scope="login-link-token", deduct_when=_link_refused
+)
+
+
 @bp.get("/email/<token>")
+@bad_link_limit
 def confirm(token: str) -> tuple[str, int] | str:
     """Ask for a click before using the link: mail scanners fetch links, but never POST."""
     link = _usable_link(token)
@@ -323,6 +346,7 @@ def confirm(token: str) -> tuple[str, int] | str:
 
 
 @bp.post("/email/<token>")
+@bad_link_limit
 def consume(token: str) -> Response | tuple[str, int]:
     """Use the link once: log in (or verify the address) and go to the page it was sent from."""
     link = _claim_link(token)
@@ -361,8 +385,8 @@ def popup_done() -> str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this browser's session."""
-    log_out()
+    """End this browser's session (a copy of its cookie stops working too: see log_out)."""
+    log_out(current_user._get_current_object() if current_user.is_authenticated else None)
     return redirect(safe_next_url(request.form.get("next")))
 
 

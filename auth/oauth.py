@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from authlib.common.errors import AuthlibBaseError
@@ -37,6 +36,7 @@ from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 from requests import RequestException
 
+from auth import safe_next_url
 from auth.models import Identity, User
 from auth.sessions import log_in
 from moderation.db import utcnow
@@ -147,14 +147,6 @@ def _provider_or_404(name: str) -> Provider:
     return provider
 
 
-def safe_next(value: str | None) -> str | None:
-    """``value`` if it is a relative URL on this site, else None."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return None
-    parts = urlsplit(value)
-    return value if not parts.scheme and not parts.netloc else None
-
-
 def site_refuses(provider: Provider, site_key: str | None) -> bool:
     """Whether the site the widget named (``?site=KEY``) does not offer ``provider``."""
     if not site_key:
@@ -176,7 +168,7 @@ def login(provider_name: str) -> Response | tuple[str, int]:
         message = f"This site does not offer signing in with {provider.label}."
         return render_template("auth/oauth_error.html", provider=provider, message=message), 403
     session[f"oauth_return:{provider.name}"] = {
-        "next": safe_next(request.args.get("next")),
+        "next": safe_next_url(request.args.get("next")),
         "popup": request.args.get("popup") == "1",
     }
     redirect_uri = url_for("auth_oauth.callback", provider_name=provider.name, _external=True)
@@ -203,7 +195,8 @@ def callback(provider_name: str) -> Response | tuple[str, int]:
     if email_step is not None:
         session[EMAIL_STEP_KEY] = {**email_step, "next": next_url}
         return redirect(url_for("auth_oauth.email"))
-    return redirect(next_url or "/")
+    # Checked again on the way out: the session could hold a value from an older release.
+    return redirect(safe_next_url(next_url))
 
 
 def _has_route(path: str) -> bool:
@@ -358,7 +351,7 @@ def email() -> Response | str | tuple[str, int]:
     if not current_user.is_authenticated:
         abort(401)
     step = session.get(EMAIL_STEP_KEY) or {"reason": "missing"}
-    next_url = safe_next(step.get("next")) or "/"
+    next_url = safe_next_url(step.get("next"))
     if request.method == "GET":
         return render_template("auth/oauth_email.html", step=step, next_url=next_url)
     address = (request.form.get("email") or "").strip().lower()

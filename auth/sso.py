@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +43,7 @@ ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30  # clock skew allowed between the site's servers and ours
 MAX_LIFETIME_SECONDS = 10 * 60  # a sign-in token is for one hand-over, not a session
 MAX_TOKEN_LENGTH = 4096
+LATEST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second datetime holds
 MAX_SUBJECT = 255  # the lengths of the Identity columns
 MAX_EMAIL = 254
 MAX_NAME = 100
@@ -99,8 +99,14 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    # bool is an int in Python, but "exp": true is not a time.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # bool is an int in Python, but "exp": true is not a time. Nor is a moment before 1970 or
+    # after 9999 (NaN and infinities fail the range too): datetime cannot hold it, and a JSON
+    # integer of 400 digits cannot even become a float.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= LATEST_NUMERIC_DATE
+    ):
         raise InvalidSSOToken(f"The sign-in token's “{name}” claim must be a number of seconds.")
     return float(value)
 
@@ -175,12 +181,19 @@ def verify_sso_token(site: Site, token: str, *, now: float | None = None) -> SSO
 
     # Named before verifying, to say why a token is refused; the verification below is
     # pinned to HS256 whatever the header claims, so "none" or an RS256/HS256 swap fail there too.
-    algorithm = _header_of(token).get("alg")
+    header = _header_of(token)
+    algorithm = header.get("alg")
     if not isinstance(algorithm, str) or algorithm.lower() == "none":
         raise InvalidSSOToken("The sign-in token is not signed (alg “none”); it must use HS256.")
     if algorithm != ALGORITHM:
         raise InvalidSSOToken(
             f"The sign-in token is signed with {algorithm}; only {ALGORITHM} is accepted."
+        )
+    # RFC 7797's unencoded payload ("b64": false, listed in "crit") is another format, which
+    # anything else reading the token (a proxy, a log) would decode differently: a JWT is not.
+    if "b64" in header or "crit" in header:
+        raise InvalidSSOToken(
+            "The sign-in token uses JWS extensions (“crit”, “b64”); a plain JWT is expected."
         )
 
     try:

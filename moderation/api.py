@@ -3,7 +3,9 @@
 Views parse input (marshmallow schemas), call ``moderation.service`` and shape the answer.
 Requests are signed with ``Authorization: Bearer <token>``, or by the browser session when they
 also carry ``X-Requested-With`` (a header cross-site forms cannot send, so the blueprint can skip
-CSRF tokens). Every error is ``{"error": "<sentence>", ...}`` with the fitting status.
+CSRF tokens); a cookie-signed request that changes data must also come from this service's own
+origin (``Origin``, else ``Sec-Fetch-Site`` or ``Referer``), or it is refused with 403. Every
+error is ``{"error": "<sentence>", ...}`` with the fitting status.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
@@ -19,6 +22,7 @@ from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 from auth.models import User
+from auth.throttle import count_failure, seconds_to_wait
 from moderation import cache, desk, service
 from moderation.desk_schemas import (
     DecisionSchema,
@@ -61,15 +65,49 @@ API_CONFIG: dict[str, Any] = {
         "info": {
             "description": "Post, list and moderate comments. Authenticate with "
             "`Authorization: Bearer <token>` (tokens from `flask users create --token`), or with "
-            "the browser session plus the header `X-Requested-With`."
+            "the browser session plus the header `X-Requested-With` (changes only from this "
+            "service's own origin)."
         },
     },
 }
+# Methods that change nothing: cookie-signed requests with them need no same-origin check.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 COMMENT_RATE_LIMIT = "30/minute"  # per address; MODERATION_COMMENT_RATE_LIMIT overrides it
 BEARER = [{"bearerAuth": []}]
 BEARER_OR_ANONYMOUS: list[dict[str, list[str]]] = [{"bearerAuth": []}, {}]
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Comments, moderation and sites.")
+# Error answers any operation of the API can give, whatever its own: text holding NUL characters
+# or unpaired surrogates, or a body that is not JSON (400, moderation/security.py and the
+# parsers); too many refused tokens from one address (429, _authenticate); and, for a method
+# with a body, a body over MAX_CONTENT_LENGTH (413).
+COMMON_ERRORS = ((400, "BAD_REQUEST"), (429, "TOO_MANY_REQUESTS"))
+BODY_ERRORS = ((413, "REQUEST_ENTITY_TOO_LARGE"),)
+BODY_METHODS = frozenset({"post", "put", "patch"})
+
+
+class ApiBlueprint(Blueprint):
+    """flask-smorest's Blueprint, documenting the error answers every API operation can give."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # First: the response callback turns the collected answers into the document.
+        self._prepare_doc_cbks.insert(0, self._prepare_common_errors)
+
+    @staticmethod
+    def _prepare_common_errors(
+        doc: dict[str, Any], doc_info: dict[str, Any], *, method: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        # doc_info is flask-smorest's deep copy for this registration: changing it is safe.
+        responses = doc_info.setdefault("response", {}).setdefault("responses", {})
+        errors = COMMON_ERRORS + (BODY_ERRORS if method in BODY_METHODS else ())
+        for status, name in errors:
+            responses.setdefault(status, [name])
+        return doc
+
+
+bp = ApiBlueprint(
+    "api", __name__, url_prefix="/api/v1", description="Comments, moderation and sites."
+)
 
 
 class ModerationApi(Api):
@@ -111,6 +149,11 @@ def init_app(app: Flask) -> ModerationApi:
 # --- authentication and errors ------------------------------------------------------------------
 
 
+# Refused bearer tokens one client address may send per minute (a token has 256 random bits:
+# this stops hammering, and makes a leaked-token scan from one address slow and visible).
+BAD_TOKEN_LIMIT = "20/minute"
+
+
 @bp.before_request
 def _authenticate() -> None:
     """Who signed the request (None: anonymous); a bad or revoked token is refused at once."""
@@ -120,8 +163,13 @@ def _authenticate() -> None:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise service.Unauthorized("Send the API token as “Authorization: Bearer <token>”.")
+        # Guessing tokens from one address: after BAD_TOKEN_LIMIT refusals, 429 before looking.
+        wait = seconds_to_wait("api-token", BAD_TOKEN_LIMIT)
+        if wait is not None:
+            raise service.TooManyRequests("Too many invalid API tokens; try again later.", wait)
         user = service.authenticate_token(token.strip())
         if user is None:
+            count_failure("api-token", BAD_TOKEN_LIMIT)
             raise service.Unauthorized("The API token is not valid or has been revoked.")
     elif request.headers.get(EMBED_TOKEN_HEADER):
         # The comment iframe's login (moderation/embed.py): a custom header, so CSRF-safe too.
@@ -129,10 +177,54 @@ def _authenticate() -> None:
         if user is None:
             raise service.Unauthorized("Your login has expired; log in again.")
     elif request.headers.get("X-Requested-With") and current_user.is_authenticated:
+        _require_same_origin()
         user = current_user._get_current_object()
     else:
         user = embed_cookie_user()  # the widget's partitioned login cookie (HTTPS)
+        if user is not None:
+            _require_same_origin()
     g.api_user = user
+
+
+def _require_same_origin() -> None:
+    """Refuse a cookie-signed request that changes data unless it comes from our own pages."""
+    # The custom header already keeps cross-site forms out; checking where the browser says
+    # the request comes from also holds if a CORS rule or a browser bug ever lets one through.
+    if request.method in SAFE_METHODS or _sent_from_own_origin():
+        return
+    named = any(request.headers.get(name) for name in ("Origin", "Sec-Fetch-Site", "Referer"))
+    raise service.Forbidden(
+        "A request signed by a browser cookie may only change data from this service's own "
+        "pages, and this one "
+        + ("comes from another origin" if named else "names no origin (no Origin header)")
+        + "; send an API token instead."
+    )
+
+
+def _sent_from_own_origin() -> bool:
+    """Whether the browser names this service as the request's origin; naming none is a no."""
+    # Origin first (sent on every state-changing fetch), then Sec-Fetch-Site, then Referer.
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return _is_own_origin(origin)
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    referer = request.headers.get("Referer")
+    return bool(referer) and _is_own_origin(referer)
+
+
+def _is_own_origin(value: str) -> bool:
+    """Whether ``value`` (an origin or a URL) is this service's origin."""
+    parts = urlsplit(value.strip())
+    try:
+        theirs = normalise_origin(f"{parts.scheme}://{parts.netloc}")
+        ours = normalise_origin(request.host_url)
+    except ValueError:
+        return False  # "null" (sandboxed frames, file: pages) or malformed
+    # Behind a TLS proxy that does not tell us the scheme we see http, the browser https;
+    # https with our host name is still us.
+    return theirs in (ours, "https://" + ours.partition("://")[2])
 
 
 def _signed_in() -> User:
@@ -199,7 +291,7 @@ def documented_errors(blueprint: Blueprint) -> Callable[[Any], Any]:
 
 def guarded_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
     """A blueprint of the JSON API with its gate (token or session) and its error answers."""
-    blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+    blueprint = ApiBlueprint(name, import_name, url_prefix=url_prefix, description=description)
     blueprint.before_request(_authenticate)
     blueprint.register_error_handler(service.ServiceError, _service_error)
     blueprint.register_error_handler(400, _invalid_input)

@@ -34,7 +34,7 @@
 | ``MAIL_USE_TLS`` / ``MAIL_USE_SSL`` | STARTTLS, or TLS from the start (465) | true / false |
 | ``MAIL_USERNAME`` / ``MAIL_PASSWORD`` | SMTP login, if the server needs one | unset |
 | ``MAIL_SENDER`` | the From address | ``no-reply@localhost`` |
-| ``SESSION_COOKIE_SECURE`` | ``true``: HTTPS cookies, SameSite=None, Partitioned | on https |
+| ``SESSION_COOKIE_SECURE`` | ``true``: HTTPS-only (Secure) login cookies | on https |
 | ``OAUTH_*`` | X and Facebook sign-in (see ``docs/login.md``) | unset, real endpoints |
 | ``WEBHOOKS_ALLOW_PRIVATE`` | webhooks may call private and loopback hosts (tests) | ``false`` |
 | ``WEBHOOKS_TIMEOUT`` | seconds one webhook delivery may take | 5 |
@@ -110,7 +110,7 @@ def build_config(
         "SECRET_KEY": secret_key,
         "MAX_CONTENT_LENGTH": env.integer("MAX_CONTENT_LENGTH", 1024 * 1024),
         "PROXY_FIX_X_FOR": env.integer("PROXY_FIX_X_FOR", 0),
-        # Session cookie: see _session_cookie_settings (the widget is embedded cross-site).
+        # Session and remember-me cookies: see _session_cookie_settings.
         **_session_cookie_settings(app_env, environ, overrides),
         # Database
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -215,28 +215,23 @@ def build_config(
 def _session_cookie_settings(
     app_env: str, environ: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Session cookie flags: cross-site capable on HTTPS, ``SameSite=Lax`` on plain HTTP."""
+    """Session and remember-me cookie flags: HttpOnly, ``SameSite=Lax``, Secure on HTTPS."""
     env = Environment(environ)
     scheme = overrides.get("PREFERRED_URL_SCHEME") or env.text("PREFERRED_URL_SCHEME", "http")
     secure = (
         scheme == "https" or app_env == "production" or env.boolean("SESSION_COOKIE_SECURE", False)
     )
-    if not secure:
-        # Browsers drop SameSite=None cookies that are not Secure, so plain-HTTP development
-        # keeps Lax (the embedded widget then only logs in when served from the same site).
-        return {
-            "SESSION_COOKIE_HTTPONLY": True,
-            "SESSION_COOKIE_SECURE": False,
-            "SESSION_COOKIE_SAMESITE": "Lax",
-            "SESSION_COOKIE_PARTITIONED": False,
-        }
-    # The widget is an iframe on news sites: its cookie is third-party, so it needs
-    # SameSite=None, and Partitioned (CHIPS) keeps it usable where third-party cookies are blocked.
+    # Lax, not None: the login cookie then never rides along on another site's forms, fetches
+    # or frames. Nothing needs it there: the comment iframe logs in with its own embed token
+    # (moderation/embed.py, partitioned cookie included), and every login page is first-party.
     return {
         "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SECURE": True,
-        "SESSION_COOKIE_SAMESITE": "None",
-        "SESSION_COOKIE_PARTITIONED": True,
+        "SESSION_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_PARTITIONED": False,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
     }
 
 
@@ -264,11 +259,13 @@ def engine_options(
         # Flask serves requests from several threads; SQLAlchemy's pool hands each connection
         # to one thread at a time, so sqlite3's own same-thread check is only in the way.
         # WAL, busy_timeout and foreign keys are set per connection by a connect event.
-        return {"connect_args": {"check_same_thread": False}}
+        # hide_parameters: SQL errors and echo logs omit bound values (tokens, secrets, e-mails).
+        return {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
     if database_url.startswith("postgresql"):
         if min(pool_size, max_overflow, pool_recycle, statement_timeout_ms, connect_timeout) < 0:
             raise RuntimeError("DATABASE_* pool sizes, timeouts and ages must not be negative.")
         options: dict[str, Any] = {
+            "hide_parameters": True,  # as for SQLite: no bound values in errors or logs
             # pre_ping replaces connections PostgreSQL or a proxy closed while they sat idle.
             "pool_pre_ping": pre_ping,
             "pool_size": pool_size,

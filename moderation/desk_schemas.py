@@ -77,7 +77,11 @@ class DeskQueueQuerySchema(_Query):
     reason = fields.Str(
         load_default=None, metadata={"description": "Only comments with this reason code."}
     )
-    author = fields.Int(load_default=None, metadata={"description": "Only this user's comments."})
+    author = fields.Int(
+        load_default=None,
+        validate=schemas.ID_RANGE,
+        metadata={"description": "Only this user's comments."},
+    )
     author_email = fields.Str(
         load_default=None, metadata={"description": "Only this guest's comments."}
     )
@@ -137,7 +141,7 @@ class DecisionSchema(schemas.DecisionCreateSchema):
 class BulkItemSchema(ma.Schema):
     """One comment of a bulk decision."""
 
-    id = fields.Int(required=True, strict=True)
+    id = fields.Int(required=True, strict=True, validate=schemas.ID_RANGE)
     version = fields.Int(
         allow_none=True,
         strict=True,

@@ -78,7 +78,9 @@ class ApiError(Exception):
 
 def wants_json() -> bool:
     """Whether the current request should get errors as JSON rather than an HTML page."""
-    if request.path.startswith("/api/"):
+    # A client that sends JSON (POST /auth/sso, from a site's own script) reads JSON, even its
+    # 429 from the rate limiter, whatever its fetch() put in Accept.
+    if request.path.startswith("/api/") or request.is_json:
         return True
     # Browsers send */* too; HTML is listed first so that only a real preference picks JSON.
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])

@@ -20,7 +20,7 @@ from moderation import audit, reports
 from moderation.db import utcnow
 from moderation.models import Comment, Report, ReportReason
 from moderation.policy import SiteSettings
-from moderation.schemas import ReasonSchema
+from moderation.schemas import ID_RANGE, ReasonSchema
 
 __all__ = ["bp"]
 
@@ -70,9 +70,13 @@ class AuditFilterQuerySchema(_Query):
         load_default=list,
         metadata={"description": "Site key; repeat it for several sites (admins may omit it)."},
     )
-    comment = fields.Int(load_default=None, metadata={"description": "Only this comment."})
+    comment = fields.Int(
+        load_default=None, validate=ID_RANGE, metadata={"description": "Only this comment."}
+    )
     moderator = fields.Int(
-        load_default=None, metadata={"description": "Only this actor (user id)."}
+        load_default=None,
+        validate=ID_RANGE,
+        metadata={"description": "Only this actor (user id)."},
     )
     actor_type = fields.Str(
         load_default=None,

@@ -7,11 +7,13 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from moderation.db import MAX_ID
 from moderation.render import MAX_BODY
 from moderation.service import MAX_COUNT_URLS, MAX_PAGE, MAX_REASON, MAX_TITLE, MAX_URL
 from moderation.status import Status
 
 __all__ = [
+    "ID_RANGE",
     "CommentCreateSchema",
     "CommentEditSchema",
     "CommentEnvelopeSchema",
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 QUEUE_STATUSES = (Status.PENDING, Status.SPAM, Status.REJECTED)
+# Ids in requests: a larger number cannot be a row, and SQLite would fail on it (a 500).
+ID_RANGE = validate.Range(min=1, max=MAX_ID, error="Not a valid id.")
 
 
 class _Query(ma.Schema):
@@ -63,7 +67,10 @@ class CommentCreateSchema(ma.Schema):
         metadata={"description": f"The comment (Markdown subset, at most {MAX_BODY} characters)."},
     )
     parent_id = fields.Int(
-        allow_none=True, strict=True, metadata={"description": "The comment this one replies to."}
+        allow_none=True,
+        strict=True,
+        validate=ID_RANGE,
+        metadata={"description": "The comment this one replies to."},
     )
     name = fields.Str(allow_none=True, metadata={"description": "A guest's name."})
     email = fields.Str(allow_none=True, metadata={"description": "A guest's e-mail address."})
@@ -156,6 +163,15 @@ class ErrorSchema(ma.Schema):
         keys=fields.Str(), data_key="fields", metadata={"description": "Messages per field."}
     )
     retry_after = fields.Int(metadata={"description": "Seconds to wait (429)."})
+    # What some refusals add for the client to act on (service.ServiceError.extra).
+    suspended_until = fields.Str(metadata={"description": "The author's suspension ends (403)."})
+    status = fields.Str(metadata={"description": "The comment's status now (409)."})
+    version = fields.Int(metadata={"description": "The comment's version now (409)."})
+    decided_by = fields.Str(metadata={"description": "Who decided the comment already (409)."})
+    decided_at = fields.Str(metadata={"description": "When they decided it (409)."})
+    comment = fields.Dict(
+        metadata={"description": "The comment as moderators see it now (409 on a decision)."}
+    )
 
 
 class AuthorSchema(ma.Schema):

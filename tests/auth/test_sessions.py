@@ -43,13 +43,15 @@ def test_development_cookie_is_lax(client: FlaskClient, smtp_server: Mailbox) ->
 
 
 @pytest.mark.parametrize("app_config", [{"PREFERRED_URL_SCHEME": "https"}], indirect=True)
-def test_https_cookie_works_in_a_cross_site_frame(
+def test_https_cookie_is_secure_and_stays_first_party(
     client: FlaskClient, smtp_server: Mailbox
 ) -> None:
     response = log_in_by_mail(client, smtp_server, "https@example.org")
     header = session_cookie_header(response)
-    for flag in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax"):
         assert flag in header
+    # The comment iframe has its own (partitioned) embed cookie; the login cookie stays Lax.
+    assert "SameSite=None" not in header and "Partitioned" not in header
 
 
 @pytest.mark.parametrize(
@@ -67,8 +69,11 @@ def test_cookie_settings_follow_the_environment(
     config = build_config(tmp_path, environ, {"SECRET_KEY": TEST_SECRET_KEY})
     assert config["SESSION_COOKIE_HTTPONLY"] is True
     assert config["SESSION_COOKIE_SECURE"] is secure
-    assert config["SESSION_COOKIE_PARTITIONED"] is secure
-    assert config["SESSION_COOKIE_SAMESITE"] == ("None" if secure else "Lax")
+    assert config["SESSION_COOKIE_PARTITIONED"] is False
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["REMEMBER_COOKIE_HTTPONLY"] is True
+    assert config["REMEMBER_COOKIE_SECURE"] is secure
+    assert config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
 
 
 def test_logout_ends_the_session(client: FlaskClient, smtp_server: Mailbox) -> None:

@@ -367,7 +367,11 @@ def test_https_keeps_the_login_in_a_partitioned_cookie(
     me = client.get("/embed/me", headers=xhr, base_url="https://svc.example").get_json()
     assert me["user"]["name"] == "Cookie Reader"
     body = {"site": site.key, "url": f"{ORIGIN}/a/c", "body": "Signed by the cookie alone."}
-    posted = client.post("/api/v1/comments", json=body, headers=xhr, base_url="https://svc.example")
+    # The frame's fetch is same-origin: browsers send Origin on every POST.
+    same_origin = {**xhr, "Origin": "https://svc.example"}
+    posted = client.post(
+        "/api/v1/comments", json=body, headers=same_origin, base_url="https://svc.example"
+    )
     assert posted.status_code == 201
     forged = client.post("/api/v1/comments", json=body, base_url="https://svc.example")
     # Without the header (all a cross-site form can send) the request is anonymous: a guest.
