@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 MODEL := classifier/models/default.skops
 
-.PHONY: run test model evaluate bench lint peer isso bench-peer clean
+.PHONY: run test model evaluate bench lint peer isso bench-peer clean fuzz
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ evaluate: $(BIN)/.installed peer
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m classifier bench --data $(DATA)
+
+# The JSON API fuzzed against its OpenAPI document: every operation, valid and invalid requests,
+# FUZZ_EXAMPLES each (make test sends a few; see bench/fuzz_api.py). Exit 1 on any failure.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(BIN)/.installed
+	$(BIN)/python bench/fuzz_api.py --examples $(FUZZ_EXAMPLES) $(FUZZ_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -442,13 +443,24 @@ def _word_patterns(word: str) -> tuple[re.Pattern[str], ...]:
     return tuple(patterns)
 
 
-def _text_forms(text: str) -> tuple[str, str]:
+# Single letters or digits apart by the same run of up to three separators ("i . d . i . o . t",
+# "s..t..u..p..i..d"): the normaliser only joins letters apart by one separator. The same run
+# throughout, so that "a i . d . i . o . t" joins "idiot", not "aidiot".
+_SPACED_OUT = re.compile(r"(?<![^\W_])[^\W_]([^\w\n]{1,3})[^\W_](?:\1[^\W_])+(?![^\W_])")
+_SEPARATORS = re.compile(r"[^\w\n]+")
+
+
+def _text_forms(text: str) -> tuple[str, ...]:
     # The plain form catches words the normaliser would rewrite; the normalised form catches
     # obfuscations ("1d10t", "i d i o t", zero-width characters, look-alike letters).
-    return text.casefold(), normalize(text)
+    forms = (text.casefold(), normalize(text))
+    # Invisible characters (zero-width, soft hyphens) would lengthen the separators.
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    joined = _SPACED_OUT.sub(lambda m: _SEPARATORS.sub("", m[0]), visible)
+    return forms if joined == visible else (*forms, normalize(joined))
 
 
-def _match_forms(forms: tuple[str, str], words: Iterable[str]) -> list[str]:
+def _match_forms(forms: tuple[str, ...], words: Iterable[str]) -> list[str]:
     found: list[str] = []
     for word in words:
         if word not in found and any(
@@ -464,9 +476,38 @@ def match_words(text: str, words: Iterable[str]) -> list[str]:
     return _match_forms(_text_forms(text), words) if words else []
 
 
+# Dots that browsers read as the "." between host labels (UTS #46) but NFKC keeps apart.
+_LABEL_DOTS = str.maketrans({"\u3002": ".", "\uff61": "."})
+# A host with a label in another script ("дешевые-часы.рф/x", "часы.com"): the entity finder
+# knows only ASCII hosts, so such a host is checked again in its punycode (xn--) form.
+_IDN_HOST = re.compile(r"(?<![\w.@-])(?:[^\W_][\w-]*\.)+[^\W\d_]{2,}(?:[/\\][^\s<>\"']*)?")
+# A bare IPv4 address with a port or a path ("192.0.2.4/deal"); without either it is a number.
+_BARE_IP = re.compile(r"(?<![\w.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?::[0-9]{1,5}|[/\\])")
+
+
+def _is_idn_link(candidate: str) -> bool:
+    """Whether a host written in another script is a link once spelled in punycode."""
+    host, *path = re.split(r"[/\\]", candidate, maxsplit=1)
+    if path:
+        return True  # with a path any TLD counts, as for ASCII hosts ("bit.ly/x")
+    labels = [
+        label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+        for label in unicodedata.normalize("NFKC", host).lower().split(".")
+    ]
+    return any(entity.kind == "url" for entity in find_entities(".".join(labels)))
+
+
 def count_links(text: str) -> int:
-    """How many URLs ``text`` contains, including ones disguised with invisible characters."""
-    return sum(1 for entity in find_entities(text) if entity.kind == "url")
+    """How many URLs ``text`` contains, including ones disguised with Unicode tricks."""
+    text = text.translate(_LABEL_DOTS)
+    found = [(e.start, e.end) for e in find_entities(text) if e.kind == "url"]
+    extra = list(_BARE_IP.finditer(text)) if "." in text else []
+    if not text.isascii():
+        extra += [m for m in _IDN_HOST.finditer(text) if not m[0].isascii() and _is_idn_link(m[0])]
+    for m in extra:
+        if not any(a < m.end() and m.start() < b for a, b in found):  # not counted yet
+            found.append(m.span())
+    return len(found)
 
 
 # ---------------------------------------------------------------------------------------------
