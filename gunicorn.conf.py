@@ -85,6 +85,9 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Method, path without the query (query strings can carry tokens), status, size and the time
 # taken in ms. No client address: the service keeps addresses only as keyed hashes.
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Some paths are secrets themselves (login, invitation and unsubscribe links): the logger
+# redacts them, and tokens in any other atom, whatever the format above asks for.
+logger_class = "moderation.access_log.RedactingLogger"
 
 # --- Prometheus metrics shared by the workers --------------------------------------------------
 # Set before the app is imported (preload), because prometheus_client picks its storage then.

@@ -107,7 +107,10 @@ def test_default_database_is_sqlite_in_the_instance_folder(
 ) -> None:
     app = create_app({"SECRET_KEY": "s" * 64}, instance_path=tmp_path)
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'moderation.db'}"
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"check_same_thread": False}}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "connect_args": {"check_same_thread": False},
+        "hide_parameters": True,
+    }
     with app.app_context():
         pragmas = {
             name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import scoped_session
 from auth.models import ApiToken, User
 from moderation import create_app
 from moderation.config import build_config, engine_options
-from moderation.extensions import db
+from moderation.extensions import db, limiter
 from moderation.jobs import enqueue, job
 from moderation.models import Comment, Site
 from moderation.policy import SiteSettings
@@ -153,6 +153,9 @@ def test_health_endpoints_are_not_rate_limited(
         assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
     finally:
         dispose(app)
+        # Flask-Limiter keeps default limits on its one global object, across apps: without
+        # this, every later app in the run would answer 429 from its third request on.
+        limiter.limit_manager.set_default_limits([])
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
@@ -424,7 +427,7 @@ def test_queue_depth_age_and_worker_failures_come_from_redis(redis_app: Flask) -
 
 def test_engine_options_per_backend() -> None:
     sqlite = engine_options("sqlite:///x.db", statement_timeout_ms=5000, connect_timeout=5)
-    assert sqlite == {"connect_args": {"check_same_thread": False}}
+    assert sqlite == {"connect_args": {"check_same_thread": False}, "hide_parameters": True}
     postgres = engine_options(
         "postgresql+psycopg://db/app",
         pool_size=7,
@@ -435,6 +438,7 @@ def test_engine_options_per_backend() -> None:
         connect_timeout=3,
     )
     assert postgres == {
+        "hide_parameters": True,
         "pool_pre_ping": True,
         "pool_size": 7,
         "max_overflow": 3,
