@@ -1,0 +1,80 @@
+"""Fixtures for the security tests: one app per module, a module-wide SMTP server, sign-in.
+
+Security tests push many hostile inputs through the whole service; building the app and its
+data once per module (not once per test) keeps them fast. The app uses the run's database
+(``tests/conftest.py``: SQLite, or PostgreSQL with ``TEST_DATABASE_URL``) with emptied tables,
+before and after the module, so the tests after it start from nothing as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask, g, has_app_context
+from flask.testing import FlaskClient
+
+from auth.models import User
+from tests.auth.smtp import Mailbox, free_port
+from tests.conftest import (
+    APP_ENVIRONMENT,
+    TestDatabase,
+    dispose,
+    empty_tables,
+    flush_test_redis,
+    make_test_app,
+)
+
+__all__ = ["ModuleApp", "sign_in"]
+
+ModuleApp = Callable[..., Flask]
+
+
+@pytest.fixture(scope="module")
+def module_mailbox() -> Iterator[Mailbox]:
+    """An SMTP server on loopback for the whole module, keeping every message it accepts."""
+    host = "127.0.0.1"
+    mailbox = Mailbox(host, free_port(host))
+    controller = Controller(mailbox, hostname=host, port=mailbox.port)
+    controller.start()
+    try:
+        yield mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def module_app(
+    database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ModuleApp]:
+    """``module_app(**overrides)``: an app shared by the module's tests, on emptied tables."""
+    made: list[Flask] = []
+    with pytest.MonkeyPatch.context() as env:
+        for name in APP_ENVIRONMENT:  # as tests/conftest.py's clean_env, for the whole module
+            env.delenv(name, raising=False)
+
+        def make(**overrides: Any) -> Flask:
+            flush_test_redis()
+            app = make_test_app(database, tmp_path_factory.mktemp("instance"), overrides)
+            with app.app_context():
+                empty_tables()
+            made.append(app)
+            return app
+
+        yield make
+        for app in made:
+            with app.app_context():
+                empty_tables()
+            dispose(app)
+        flush_test_redis()
+
+
+def sign_in(client: FlaskClient, user: User) -> None:
+    """Put ``user`` in the client's Flask-Login session."""
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+    if has_app_context():  # an app context held by the test may cache the previous user
+        g.pop("_login_user", None)
