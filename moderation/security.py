@@ -51,6 +51,11 @@ PERMISSIONS_POLICY = ", ".join(
         "usb",
     )
 )
+EVERY_RESPONSE = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", PERMISSIONS_POLICY),
+)
 NONCE_KEY = "moderation.csp_nonce"  # in the WSGI environ of the request
 SOURCES_KEY = "moderation.csp_sources"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -125,13 +130,12 @@ def content_security_policy(
 
 def _add_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-    if request.is_secure:
+    for name, value in EVERY_RESPONSE:
+        headers.setdefault(name, value)
+    if request.environ.get("wsgi.url_scheme") == "https":  # request.is_secure, as ProxyFix sets
         # Only over HTTPS: on plain HTTP the header means nothing and would pin a dev host.
         headers.setdefault("Strict-Transport-Security", HSTS)
-    if response.mimetype != "text/html":
+    if not (headers.get("Content-Type") or "").startswith("text/html"):
         return response
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = content_security_policy(
@@ -179,9 +183,17 @@ def json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> int:
 
 def _refuse_unsafe_input() -> None:
     """400 for a JSON body nested too deeply, and for NUL or unpaired surrogates in any text."""
-    if "\x00" in request.path:
+    # Read off the WSGI environ: this runs before every request, most of them plain GETs.
+    environ = request.environ
+    if "\x00" in environ.get("PATH_INFO", ""):
         abort(400, "The address must not contain NUL characters.")
-    _refuse_unstorable(_values(request.args))
+    # werkzeug decodes the query as UTF-8 with replacement characters, so no surrogate can
+    # come out of it; a NUL only as "%00" (or raw).
+    query = environ.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        _refuse_unstorable(_values(request.args))
+    if not environ.get("CONTENT_TYPE"):
+        return  # no body to look at (GET, HEAD, DELETE without one)
     if request.mimetype in FORM_MIMETYPES:
         _refuse_unstorable(_values(request.form))
     if not request.is_json:
