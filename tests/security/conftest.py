@@ -1,4 +1,4 @@
-"""Fixtures for the security tests: one app per module, a module-wide SMTP server, sign-in.
+"""Fixtures for the security tests: one app per module, module-wide SMTP and HTTP receivers.
 
 Security tests push many hostile inputs through the whole service; building the app and its
 data once per module (not once per test) keeps them fast. The app uses the run's database
@@ -8,7 +8,10 @@ before and after the module, so the tests after it start from nothing as usual.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -27,7 +30,7 @@ from tests.conftest import (
     make_test_app,
 )
 
-__all__ = ["ModuleApp", "sign_in"]
+__all__ = ["ModuleApp", "Receiver", "sign_in"]
 
 ModuleApp = Callable[..., Flask]
 
@@ -43,6 +46,42 @@ def module_mailbox() -> Iterator[Mailbox]:
         yield mailbox
     finally:
         controller.stop()
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on loopback that answers 200 to every POST and keeps what it received."""
+
+    url: str = ""
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def module_receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 for the whole module: (path, lower-cased headers, body)."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            state.requests.append((self.path, headers, body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,13 @@ One world per module, built through the real services. Main world: for each vect
 carry it, and an article whose URL, title and one comment body carry it. Mail cases: each mail
 costs 0.1-0.3 s, so 25 sites pack about eight vectors into each field a mail shows (site and
 display name, article URL and title, body, the moderator's rejection note) and into the
-moderators' texts (report note, author note, ban message). Each field tags the marker with its
-own letter (``XB012``: vector X012 in a body), so a leak names the field. Every output is then
-fetched once per case (or once for all) and parsed as a browser would: nothing may become active
-HTML, and every vector must reach the output as text, so no test passes on an empty page.
+moderators' texts (report note, author note, ban message). Notices (``notices``): the reply,
+digest and invitation mails, one per 100-character pack of display names (106 cover the
+corpus), and the webhook payloads, received by a real HTTP server on loopback. Each field tags
+the marker with its own letter (``XB012``: vector X012 in a body), so a leak names the field.
+Every output is then fetched once per case (or once for all) and parsed as a browser would:
+nothing may become active HTML, and every vector must reach the output as text, so no test
+passes on an empty page.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,13 @@ from moderation.desk import AuthorKey, act_on_author, add_note
 from moderation.extensions import db
 from moderation.models import Comment, Site
 from moderation.policy import SiteSettings
-from moderation.render import render_markdown
+from moderation.render import clean_body, render_markdown
 from moderation.reports import NewReport, report_comment
 from moderation.service import NewComment, decide_comment, submit_comment
 from moderation.status import Action, Status
+from moderation.webhooks import EVENTS, create_webhook, verify_signature
 from tests.auth.smtp import Mailbox
-from tests.security.conftest import ModuleApp, sign_in
+from tests.security.conftest import ModuleApp, Receiver, sign_in
 from tests.security.htmlcheck import (
     SANITISED_ATTRIBUTES,
     SANITISED_TAGS,
@@ -73,6 +77,11 @@ FIELDS = {
     "K": "ban message",
     "S": "site name",
     "Q": "query parameter reflected in a page",
+    "P": "replied-to comment's body (quoted by the reply mail)",
+    "A": "replier's display name",
+    "D": "deciding moderator's display name (webhook)",
+    "G": "digest recipient's display name",
+    "I": "inviting owner's display name",
 }
 ARTICLE_SITES = 5  # the main world's comments, spread so one export holds about 40 each
 MAIL_CASES = 25  # mails cost 0.1-0.3 s each: vectors are packed, about 8 into each mail
@@ -263,6 +272,7 @@ def world(module_app: ModuleApp, module_mailbox: Mailbox) -> World:
         JOBS_SYNC=True,
         PUBLIC_URL=PUBLIC_URL,
         MODERATION_REPORTS_PER_HOUR=0,
+        WEBHOOKS_ALLOW_PRIVATE=True,  # the receiver of the webhook payloads is on loopback
     )
     cases = [Case(CONTROL), *(Case(vector) for vector in VECTORS)]
     mail_cases = [MailCase([CONTROL], [CONTROL])] + [
@@ -308,10 +318,10 @@ def world(module_app: ModuleApp, module_mailbox: Mailbox) -> World:
 # --- checking -----------------------------------------------------------------------------------
 
 
-def body_problems(html: str) -> list[str]:
-    """Comment bodies in a page that hold more than the renderer's safe subset."""
+def body_problems(html: str | ElementTree.Element) -> list[str]:
+    """Comment bodies in a page (or its parsed tree) that hold more than the safe subset."""
     problems = []
-    for element in parse(html).iter():
+    for element in (parse(html) if isinstance(html, str) else html).iter():
         if "comment__body" not in (element.get("class") or "").split():
             continue
         for child in element.iter():
@@ -341,7 +351,7 @@ class Report:
         tree = parse(html)
         self.pages += 1
         self.problems += [f"{where}: {problem}" for problem in findings(tree, baseline)]
-        self.problems += [f"{where}: {problem}" for problem in body_problems(html)]
+        self.problems += [f"{where}: {problem}" for problem in body_problems(tree)]
         shown = page_markers(tree)
         self.missing |= expected - shown
         self.vectors |= {m[0] + m[-3:] for m in expected & shown}
@@ -560,6 +570,294 @@ def test_emails(world: World) -> None:
         expected = case.expected("BNTUSMK")
         report.missing |= expected - shown
         report.vectors |= {m[0] + m[-3:] for m in expected}
+    report.verify()
+
+
+# --- reply, digest and invitation e-mails; webhook payloads -------------------------------------
+# A display name holds 100 characters: the corpus needs 106 of them (longest first, first fit).
+# Each mail therefore goes out once per name pack, plus once harmlessly (its baseline), and the
+# longer fields (site names, titles, URLs, bodies) cycle through their fewer packs in the same
+# mails: every vector passes through every field of each mail. Webhooks: every reply's
+# comment.created payload (every vector through each comment field); a decision costs as much as
+# a reply, so comment.decided comes once per note pack (every vector through the note, 48 of
+# them through the moderator's name).
+
+NOTICE_LIMITS = {
+    "N": 100, "A": 100, "G": 100, "I": 100, "D": 100,  # display names
+    "S": 200, "T": 500, "U": 1500, "P": 480, "B": 480, "M": 500,  # a mail quotes 500 of a body
+}  # fmt: skip
+# The fields each output shows, by letter (see FIELDS).
+REPLY_FIELDS, DIGEST_FIELDS, INVITATION_FIELDS = "NASTUPB", "GS", "IS"
+CREATED_FIELDS, DECIDED_FIELDS = "ABTU", "ABTUDM"
+
+
+def corpus_packs(letter: str, limit: int) -> list[tuple[str, set[str]]]:
+    """The whole corpus in as few texts of ``limit`` characters as first fit finds; markers."""
+    texts = sorted(
+        ((field_text(vector, letter), for_field(vector, letter)[1]) for vector in VECTORS),
+        key=lambda pair: -len(pair[0]),
+    )
+    packs: list[tuple[list[str], set[str]]] = []
+    for text, marker in texts:
+        for lines, markers in packs:
+            if len("\n".join([*lines, text])) <= limit:
+                lines.append(text)
+                markers.add(marker)
+                break
+        else:
+            packs.append(([text], {marker}))
+    return [("\n".join(lines), markers) for lines, markers in packs]
+
+
+class NoticePlan:
+    """Case 0 is harmless; case k >= 1 carries pack k-1 of each field (cycled when fewer)."""
+
+    def __init__(self) -> None:
+        self.packs = {letter: corpus_packs(letter, n) for letter, n in NOTICE_LIMITS.items()}
+        self.cases = range(len(self.packs["N"]) + 1)
+        self.sites = len(self.packs["S"]) + 1  # site 0 is harmless
+
+    def text(self, letter: str, case: int) -> str:
+        """Field ``letter``'s text in ``case``."""
+        if case == 0:
+            return field_text(CONTROL, letter)
+        return self.packs[letter][(case - 1) % len(self.packs[letter])][0]
+
+    def markers(self, letters: str, case: int) -> set[str]:
+        """The markers fields ``letters`` carry in ``case`` (its site's name for S)."""
+        found: set[str] = set()
+        for letter in letters:
+            number = self.site(case) if letter == "S" else case
+            if number:
+                packs = self.packs[letter]
+                found |= packs[(number - 1) % len(packs)][1]
+        return found
+
+    def site(self, case: int) -> int:
+        """The number of ``case``'s site (site n is named with the S text of case n)."""
+        return 0 if case == 0 else 1 + (case - 1) % (self.sites - 1)
+
+    def users(self, prefix: str, letter: str) -> list[User]:
+        """A user per case, named with its ``letter`` text, at ``<prefix><case>@example.org``."""
+        return [
+            User(
+                email=f"{prefix}{case}@example.org",
+                display_name=self.text(letter, case),
+                email_verified=True,
+            )
+            for case in self.cases
+        ]
+
+    def named_sites(self, prefix: str, settings: SiteSettings) -> list[Site]:
+        """A site per site name (whitespace collapsed, as the console stores names)."""
+        made = []
+        for number in range(self.sites):
+            name = " ".join(self.text("S", number).split())
+            made.append(Site(name=name, origins=[f"https://{prefix}{number}.example"]))
+            made[-1].moderation_settings = settings
+        return made
+
+
+@dataclass
+class Notices:
+    """What the notification outputs must carry: per recipient (mails) or event (webhooks)."""
+
+    mails: dict[str, dict[str, set[str]]]  # output -> recipient -> expected markers
+    digest_run: dict[str, Any]  # what ``flask notify digests`` printed
+    digest_sites: set[str]
+    secrets: dict[str, str]  # site key -> its webhook's secret
+    payloads: dict[tuple[str, int], set[str]]  # (event, comment id) -> expected markers
+    bodies: dict[int, str]  # comment id -> the body it was posted with
+
+
+def _replies(
+    plan: NoticePlan,
+    sites: list[Site],
+    people: tuple[list[User], list[User], dict[int, User]],
+    hook_url: str,
+    notices: Notices,
+) -> None:
+    """Readers' comments; then, webhooks on, a reply to each (the reply mail, comment.created);
+    a moderator rejects a reply per note (comment.decided)."""
+    readers, repliers, deciders = people
+    threads = []
+    for case in plan.cases:
+        site = sites[plan.site(case)]
+        url = f"{site.origins[0]}/articles/{case}?q=" + plan.text("U", case).replace("#", "%23")
+        title = plan.text("T", case)
+        parent, _ = submit_comment(
+            NewComment(site.key, url, plan.text("P", case), title, author=readers[case])
+        )
+        threads.append((site.key, url, title, parent.id))
+    # Webhooks only now: the replies' payloads carry every field (the readers' comments would
+    # only double the deliveries).
+    for site in sites:
+        notices.secrets[site.key] = create_webhook(site, hook_url, list(EVENTS)).secret
+    for case, (key, url, title, parent_id) in zip(plan.cases, threads, strict=True):
+        new = NewComment(key, url, plan.text("B", case), title, parent_id, repliers[case])
+        reply, _ = submit_comment(new)
+        notices.bodies[reply.id] = new.body
+        notices.mails["reply"][readers[case].email or ""] = plan.markers(REPLY_FIELDS, case)
+        notices.payloads["comment.created", reply.id] = plan.markers(CREATED_FIELDS, case)
+        if case in deciders:
+            # Published, then rejected: news for the webhook, no mail to the author.
+            decide_comment(reply.id, Action.REJECT, deciders[case], reason=plan.text("M", case))
+            notices.payloads["comment.decided", reply.id] = plan.markers(DECIDED_FIELDS, case)
+
+
+@pytest.fixture(scope="module")
+def notices(world: World, module_receiver: Receiver) -> Notices:
+    """Replies (mails, webhooks), moderators' decisions, digests and invitations, once."""
+    plan = NoticePlan()
+    notices = Notices({"reply": {}, "digest": {}, "invitation": {}}, {}, set(), {}, {}, {})
+    app = world.app
+    with app.app_context():
+        reply_sites, digest_sites = plan.named_sites("r", OPEN), plan.named_sites("d", HELD)
+        readers, repliers = plan.users("reader", "N"), plan.users("replier", "A")
+        # The harmless case and the last cases, whose name packs hold the most (short) vectors.
+        decided = [0, *plan.cases[-len(plan.packs["M"]) :]]
+        everyone = plan.users("decider", "D")
+        deciders = {case: everyone[case] for case in decided}
+        inviters = plan.users("inviter", "I")
+        digested = plan.users("digest", "G")
+        held = User(email="held@example.org", display_name="Held reader", email_verified=True)
+        for reader in readers:
+            reader.preferences = {"notify_replies": True}
+        db.session.add_all([*reply_sites, *digest_sites, held])
+        db.session.add_all([*readers, *repliers, *deciders.values(), *inviters, *digested])
+        for case in plan.cases:
+            reply_site, digest_site = reply_sites[plan.site(case)], digest_sites[plan.site(case)]
+            db.session.add_all(
+                [
+                    SiteMembership(user=inviters[case], site=reply_site, role=SiteRole.OWNER),
+                    SiteMembership(user=digested[case], site=digest_site, role=SiteRole.MODERATOR),
+                ]
+            )
+            if case in deciders:
+                role = SiteRole.MODERATOR
+                db.session.add(SiteMembership(user=deciders[case], site=reply_site, role=role))
+            notices.mails["digest"][digested[case].email or ""] = plan.markers(DIGEST_FIELDS, case)
+        db.session.commit()
+        _replies(plan, reply_sites, (readers, repliers, deciders), module_receiver.url, notices)
+        # A held comment on each digest site, then digests on: cron's command sends them.
+        for site in digest_sites:
+            new = NewComment(site.key, f"{site.origins[0]}/held", "Worth a look.", author=held)
+            assert submit_comment(new)[0].status == Status.PENDING
+            site.moderation_settings = replace(HELD, digest_pending=1)
+        db.session.commit()
+        result = app.test_cli_runner().invoke(args=["notify", "digests"])
+        assert result.exit_code == 0, result.output
+        notices.digest_run = json.loads(result.output)
+        notices.digest_sites = {site.key for site in digest_sites}
+        invitations = [
+            (user.id, reply_sites[plan.site(case)].key) for case, user in enumerate(inviters)
+        ]
+    # Invitations go through the console's form, as each site's owner sends them.
+    for case, (user_id, key) in enumerate(invitations):
+        address = f"invitee{case}@example.org"
+        response = world.client(user_id).post(
+            f"/console/sites/{key}/moderators", data={"email": address}
+        )
+        assert response.status_code == 302, (case, response.status_code, response.text[:300])
+        notices.mails["invitation"][address] = plan.markers(INVITATION_FIELDS, case)
+    return notices
+
+
+def _mails_by_address(world: World) -> dict[str, list[EmailMessage]]:
+    by_address: dict[str, list[EmailMessage]] = {}
+    for message in world.mailbox.messages:
+        by_address.setdefault(str(message["To"]), []).append(message)
+    return by_address
+
+
+def assert_whole_corpus(expected: Iterable[set[str]], letters: str) -> None:
+    """Each field ``letters`` names carries every vector of the corpus in some case."""
+    markers = {m for found in expected for m in found}
+    every = {vector.marker for vector in VECTORS}
+    for letter in letters:
+        carried = {m[0] + m[-3:] for m in markers if m[1] == letter}
+        assert carried == every, f"{FIELDS[letter]}: {sorted(every - carried)[:20]} never sent"
+
+
+def check_notice_mails(world: World, notices: Notices, output: str, letters: str) -> None:
+    """One mail to each recipient, single-line subject, HTML inert and showing every marker."""
+    report = Report(f"{output} e-mails")
+    by_address = _mails_by_address(world)
+    expected = notices.mails[output]
+    assert_whole_corpus(expected.values(), letters)
+    control, *_ = (address for address, markers in expected.items() if not markers)
+    baseline = signatures([_html_part(message) for message in by_address[control]])
+    for address, markers in expected.items():
+        messages = by_address.get(address, [])
+        assert len(messages) == 1, (output, address, [m["Subject"] for m in messages])
+        subject = str(messages[0]["Subject"])
+        assert "\n" not in subject and "\r" not in subject, (address, subject)
+        report.page(address, _html_part(messages[0]), baseline, markers)
+    report.verify()
+
+
+def test_reply_emails(world: World, notices: Notices) -> None:
+    """Reply mail: both names, site, article title and URL, both excerpts stay text."""
+    check_notice_mails(world, notices, "reply", REPLY_FIELDS)
+
+
+def test_digest_emails(world: World, notices: Notices) -> None:
+    """Moderators' digest (``flask notify digests``): site name and moderator's name stay text."""
+    run = notices.digest_run
+    assert set(run["sent"]) == notices.digest_sites and run["failed"] == 0, run
+    check_notice_mails(world, notices, "digest", DIGEST_FIELDS)
+
+
+def test_invitation_emails(world: World, notices: Notices) -> None:
+    """Console invitation: the inviting owner's name and the site name stay text."""
+    check_notice_mails(world, notices, "invitation", INVITATION_FIELDS)
+
+
+def test_webhook_payloads(world: World, notices: Notices, module_receiver: Receiver) -> None:
+    """Webhooks: signed JSON; its text fields are the posted text, raw; any HTML field is safe."""
+    report = Report("webhook payloads")
+    for event, letters in (
+        ("comment.created", CREATED_FIELDS),
+        ("comment.decided", "M"),  # a decision per note pack (see above)
+    ):
+        expected = [markers for (kind, _), markers in notices.payloads.items() if kind == event]
+        assert_whole_corpus(expected, letters)
+    with world.app.app_context():
+        ids = {comment_id for _, comment_id in notices.payloads}
+        stored = {
+            comment.id: {
+                "body": comment.body,
+                "author_name": comment.author_name,
+                "article_title": comment.thread.title,
+                "article_url": comment.thread.url,
+                "decision": [
+                    (d.reasons, db.session.get(User, d.actor_id).display_name)
+                    for d in comment.decisions
+                    if d.actor_id is not None
+                ],
+            }
+            for comment in db.session.scalars(sa.select(Comment).where(Comment.id.in_(ids)))
+        }
+    received: dict[tuple[str, int], Any] = {}
+    for path, headers, body in module_receiver.requests:
+        assert headers["content-type"] == "application/json", (path, headers)
+        data = json.loads(body.decode("utf-8"))
+        key = (data["event"], data["comment"]["id"])
+        assert key not in received, f"{key} delivered twice"
+        received[key] = data
+        assert headers["x-comments-event"] == data["event"]
+        signature = headers["x-comments-signature"]
+        assert verify_signature(notices.secrets[data["site"]], body, signature), key
+        row = stored[key[1]]
+        # Raw: what the author typed (controls dropped, as stored), never escaped or sanitised.
+        assert data["comment"]["body"] == clean_body(notices.bodies[key[1]]), key
+        for name in ("body", "author_name", "article_title", "article_url"):
+            assert data["comment"][name] == row[name], (key, name)
+        if key[0] == "comment.decided":
+            decision = data["decision"]
+            assert [(decision["reasons"], decision["moderator"])] == row["decision"], key
+        check_json(report, f"{key}", data, notices.payloads[key])
+    assert set(received) == set(notices.payloads)
     report.verify()
 
 
