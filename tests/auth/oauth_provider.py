@@ -110,6 +110,23 @@ class LocalProvider:
     tokens: dict[str, tuple[Person, str]] = field(default_factory=dict)
     profile_reads: int = 0
 
+    def app_settings(self) -> dict[str, Any]:
+        """Our app's settings for X and Facebook, both pointed at this provider."""
+        base = self.base_url
+        return {
+            "OAUTH_X_CLIENT_ID": X_CLIENT[0],
+            "OAUTH_X_CLIENT_SECRET": X_CLIENT[1],
+            "OAUTH_X_AUTHORIZE_URL": f"{base}/authorize",
+            "OAUTH_X_TOKEN_URL": f"{base}/token",
+            "OAUTH_X_PROFILE_URL": f"{base}/2/users/me",
+            "OAUTH_X_EMAIL": True,
+            "OAUTH_FACEBOOK_CLIENT_ID": FACEBOOK_CLIENT[0],
+            "OAUTH_FACEBOOK_CLIENT_SECRET": FACEBOOK_CLIENT[1],
+            "OAUTH_FACEBOOK_AUTHORIZE_URL": f"{base}/authorize",
+            "OAUTH_FACEBOOK_TOKEN_URL": f"{base}/token",
+            "OAUTH_FACEBOOK_PROFILE_URL": f"{base}/me",
+        }
+
     def reset(self) -> None:
         """Back to the defaults: a default person, no errors, nothing issued."""
         self.person = Person(id="1001", name="Ada Reader", username="ada")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -71,17 +72,23 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[Mailbox]:
-    """An SMTP server on 127.0.0.1 and a free port, capturing every message it receives."""
-    host = "127.0.0.1"
-    mailbox = Mailbox(host, free_port(host))
+@contextmanager
+def running_mailbox(host: str = "127.0.0.1", kind: type[Mailbox] = Mailbox) -> Iterator[Any]:
+    """A ``kind`` SMTP server on ``host`` and a free port, capturing every message, in the block."""
+    mailbox = kind(host, free_port(host))
     controller = Controller(mailbox, hostname=host, port=mailbox.port)
     controller.start()
     try:
         yield mailbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Mailbox]:
+    """An SMTP server on 127.0.0.1 and a free port, capturing every message it receives."""
+    with running_mailbox() as mailbox:
+        yield mailbox
 
 
 def request_link(client: Any, address: str, **fields: str) -> Any:

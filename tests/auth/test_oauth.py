@@ -14,8 +14,6 @@ from flask.testing import FlaskClient
 from auth.models import Identity, User
 from moderation.extensions import db
 from tests.auth.oauth_provider import (
-    FACEBOOK_CLIENT,
-    X_CLIENT,
     LocalProvider,
     Person,
     ProviderServer,
@@ -40,20 +38,7 @@ def provider(provider_server: ProviderServer) -> LocalProvider:
 @pytest.fixture
 def app_config(provider: LocalProvider) -> dict[str, Any]:
     """Our app pointed at the local provider for both X and Facebook."""
-    base = provider.base_url
-    return {
-        "OAUTH_X_CLIENT_ID": X_CLIENT[0],
-        "OAUTH_X_CLIENT_SECRET": X_CLIENT[1],
-        "OAUTH_X_AUTHORIZE_URL": f"{base}/authorize",
-        "OAUTH_X_TOKEN_URL": f"{base}/token",
-        "OAUTH_X_PROFILE_URL": f"{base}/2/users/me",
-        "OAUTH_X_EMAIL": True,
-        "OAUTH_FACEBOOK_CLIENT_ID": FACEBOOK_CLIENT[0],
-        "OAUTH_FACEBOOK_CLIENT_SECRET": FACEBOOK_CLIENT[1],
-        "OAUTH_FACEBOOK_AUTHORIZE_URL": f"{base}/authorize",
-        "OAUTH_FACEBOOK_TOKEN_URL": f"{base}/token",
-        "OAUTH_FACEBOOK_PROFILE_URL": f"{base}/me",
-    }
+    return provider.app_settings()
 
 
 def start(client: FlaskClient, provider_name: str, query: str = "") -> str:

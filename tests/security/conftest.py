@@ -15,12 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 
 from auth.models import User
-from tests.auth.smtp import Mailbox, free_port
+from tests.auth.smtp import Mailbox, running_mailbox
 from tests.conftest import (
     APP_ENVIRONMENT,
     TestDatabase,
@@ -38,14 +37,8 @@ ModuleApp = Callable[..., Flask]
 @pytest.fixture(scope="module")
 def module_mailbox() -> Iterator[Mailbox]:
     """An SMTP server on loopback for the whole module, keeping every message it accepts."""
-    host = "127.0.0.1"
-    mailbox = Mailbox(host, free_port(host))
-    controller = Controller(mailbox, hostname=host, port=mailbox.port)
-    controller.start()
-    try:
+    with running_mailbox() as mailbox:
         yield mailbox
-    finally:
-        controller.stop()
 
 
 @dataclass

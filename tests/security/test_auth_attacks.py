@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 from flask.testing import FlaskClient
@@ -37,13 +36,11 @@ from moderation.api import BAD_TOKEN_LIMIT
 from moderation.extensions import db
 from moderation.models import Site
 from tests.auth.oauth_provider import (
-    FACEBOOK_CLIENT,
-    X_CLIENT,
     LocalProvider,
     Person,
     ProviderServer,
 )
-from tests.auth.smtp import Mailbox, free_port, link_path, request_link
+from tests.auth.smtp import Mailbox, link_path, request_link, running_mailbox
 from tests.auth.test_sso import SECRET, b64, claims_for, sign
 from tests.conftest import Factory, TestDatabase, dispose, make_test_app
 
@@ -136,21 +133,12 @@ class SlowMailbox(Mailbox):
         return await super().handle_DATA(server, session, envelope)
 
 
-def serve_mail(mailbox: Mailbox) -> Iterator[Mailbox]:
-    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
-    controller.start()
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
-
-
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[Mailbox]:
     """The module's SMTP server; tests use their own addresses, so they never mix."""
-    box = SlowMailbox("127.0.0.1", free_port("127.0.0.1"))
-    box.slow = set()
-    yield from serve_mail(box)
+    with running_mailbox(kind=SlowMailbox) as box:
+        box.slow = set()
+        yield box
 
 
 @pytest.fixture(scope="module")
@@ -170,21 +158,7 @@ def provider(provider_server: ProviderServer) -> LocalProvider:
 
 def service_config(mailbox: Mailbox, provider: LocalProvider) -> dict[str, Any]:
     """Mail to the test server; X and Facebook at the local provider."""
-    base = provider.base_url
-    return {
-        **mailbox.mail_config(),
-        "OAUTH_X_CLIENT_ID": X_CLIENT[0],
-        "OAUTH_X_CLIENT_SECRET": X_CLIENT[1],
-        "OAUTH_X_AUTHORIZE_URL": f"{base}/authorize",
-        "OAUTH_X_TOKEN_URL": f"{base}/token",
-        "OAUTH_X_PROFILE_URL": f"{base}/2/users/me",
-        "OAUTH_X_EMAIL": True,
-        "OAUTH_FACEBOOK_CLIENT_ID": FACEBOOK_CLIENT[0],
-        "OAUTH_FACEBOOK_CLIENT_SECRET": FACEBOOK_CLIENT[1],
-        "OAUTH_FACEBOOK_AUTHORIZE_URL": f"{base}/authorize",
-        "OAUTH_FACEBOOK_TOKEN_URL": f"{base}/token",
-        "OAUTH_FACEBOOK_PROFILE_URL": f"{base}/me",
-    }
+    return {**mailbox.mail_config(), **provider.app_settings()}
 
 
 @pytest.fixture
