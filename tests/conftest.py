@@ -30,6 +30,9 @@ from moderation.extensions import db
 from moderation.models import Comment, Site, Thread
 from moderation.status import Status
 
+# The local OAuth provider's fixtures (provider_server, provider), for every test package.
+pytest_plugins = ["tests.auth.oauth_provider"]
+
 TEST_SCHEMA = "test_run"
 TEST_SECRET_KEY = "test-secret-key-" + "0" * 48
 # Environment variables create_app reads; cleared so a developer's shell cannot leak into tests.

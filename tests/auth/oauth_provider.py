@@ -12,9 +12,11 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pytest
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -268,3 +270,18 @@ class ProviderServer:
 def random_id() -> str:
     """A provider-style numeric user id."""
     return str(secrets.randbelow(10**12))
+
+
+@pytest.fixture(scope="session")
+def provider_server() -> Iterator[ProviderServer]:
+    """The local provider, running for the whole test session."""
+    server = ProviderServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider(provider_server: ProviderServer) -> LocalProvider:
+    """The provider's state, reset for each test."""
+    provider_server.provider.reset()
+    return provider_server.provider

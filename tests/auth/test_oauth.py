@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,23 +15,7 @@ from moderation.extensions import db
 from tests.auth.oauth_provider import (
     LocalProvider,
     Person,
-    ProviderServer,
 )
-
-
-@pytest.fixture(scope="session")
-def provider_server() -> Iterator[ProviderServer]:
-    """The local provider, running for the whole test session."""
-    server = ProviderServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(provider_server: ProviderServer) -> LocalProvider:
-    """The provider's state, reset for each test."""
-    provider_server.provider.reset()
-    return provider_server.provider
 
 
 @pytest.fixture

@@ -38,7 +38,6 @@ from moderation.models import Site
 from tests.auth.oauth_provider import (
     LocalProvider,
     Person,
-    ProviderServer,
 )
 from tests.auth.smtp import Mailbox, link_path, request_link, running_mailbox
 from tests.auth.test_sso import SECRET, b64, claims_for, sign
@@ -139,21 +138,6 @@ def mailbox() -> Iterator[Mailbox]:
     with running_mailbox(kind=SlowMailbox) as box:
         box.slow = set()
         yield box
-
-
-@pytest.fixture(scope="module")
-def provider_server() -> Iterator[ProviderServer]:
-    """The local OAuth provider, for the module."""
-    server = ProviderServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(provider_server: ProviderServer) -> LocalProvider:
-    """The provider's state, reset for each test."""
-    provider_server.provider.reset()
-    return provider_server.provider
 
 
 def service_config(mailbox: Mailbox, provider: LocalProvider) -> dict[str, Any]:
